@@ -1,0 +1,148 @@
+// Package awsclient builds the AWS SDK clients wtt uses, all sharing one
+// configuration and one middleware seam: the place where calls are counted,
+// traced with --debug, and (in tests) made to fail.
+package awsclient
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/route53"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/servicequotas"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go/middleware"
+)
+
+// Options are the knobs the global flags set.
+type Options struct {
+	Region      string
+	Profile     string
+	EndpointURL string
+	// MaxAttempts is the retry budget per call. The SDK's default of 3 gives
+	// up too soon on a throttled account; see DefaultMaxAttempts.
+	MaxAttempts int
+	// MaxBackoff caps the delay between attempts.
+	MaxBackoff time.Duration
+	Debug      io.Writer // nil: no tracing
+	Recorder   *Recorder // nil: a fresh one is made
+	Faults     *Faults   // nil: no fault injection
+}
+
+// DefaultMaxAttempts survives a throttled account: at a 15% failure rate the
+// chance that one call fails 10 times in a row is 0.15^10, about 6e-9.
+const DefaultMaxAttempts = 10
+
+// Clients is every AWS API wtt talks to.
+type Clients struct {
+	Config   aws.Config
+	Recorder *Recorder
+
+	EC2         *ec2.Client
+	ELB         *elbv2.Client
+	AutoScaling *autoscaling.Client
+	Route53     *route53.Client
+	SSM         *ssm.Client
+	IAM         *iam.Client
+	S3          *s3.Client
+	STS         *sts.Client
+	Quotas      *servicequotas.Client
+}
+
+// Load resolves credentials, region and endpoint the way the AWS CLI does
+// (flags over environment over shared config) and builds the clients.
+func Load(ctx context.Context, o Options) (*Clients, error) {
+	if o.Recorder == nil {
+		o.Recorder = NewRecorder()
+	}
+	if o.MaxAttempts == 0 {
+		o.MaxAttempts = DefaultMaxAttempts
+	}
+	if o.MaxBackoff == 0 {
+		o.MaxBackoff = 20 * time.Second
+	}
+	// Hidden knobs for the test suites: a short backoff keeps fault-injection
+	// runs quick, and a fault rate exercises the retry path of the real binary.
+	if v, err := time.ParseDuration(os.Getenv("WTT_MAX_BACKOFF")); err == nil && v > 0 {
+		o.MaxBackoff = v
+	}
+	if o.Faults == nil {
+		o.Faults = FaultsFromEnv()
+	}
+
+	loaders := []func(*config.LoadOptions) error{
+		// AWS_CA_BUNDLE makes the SDK refuse a plain *http.Client; the
+		// buildable client accepts the extra roots.
+		config.WithHTTPClient(awshttp.NewBuildableClient()),
+		config.WithRetryer(func() aws.Retryer {
+			return retry.NewStandard(func(so *retry.StandardOptions) {
+				so.MaxAttempts = o.MaxAttempts
+				so.MaxBackoff = o.MaxBackoff
+				// The client-side token bucket would stop retrying exactly
+				// when an account is throttled hardest; backoff is enough.
+				so.RateLimiter = ratelimit.None
+			})
+		}),
+		config.WithAPIOptions([]func(*middleware.Stack) error{
+			func(s *middleware.Stack) error { return addMiddleware(s, o) },
+		}),
+	}
+	if o.Region != "" {
+		loaders = append(loaders, config.WithRegion(o.Region))
+	}
+	if o.Profile != "" {
+		loaders = append(loaders, config.WithSharedConfigProfile(o.Profile))
+	}
+	if o.EndpointURL != "" {
+		loaders = append(loaders, config.WithBaseEndpoint(o.EndpointURL))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, loaders...)
+	if err != nil {
+		return nil, fmt.Errorf("loading AWS configuration: %w", err)
+	}
+	if cfg.Region == "" {
+		return nil, fmt.Errorf("no AWS region set: pass --region, set AWS_REGION, or set region in your AWS profile")
+	}
+	custom := cfg.BaseEndpoint != nil
+	return &Clients{
+		Config:      cfg,
+		Recorder:    o.Recorder,
+		EC2:         ec2.NewFromConfig(cfg),
+		ELB:         elbv2.NewFromConfig(cfg),
+		AutoScaling: autoscaling.NewFromConfig(cfg),
+		Route53:     route53.NewFromConfig(cfg),
+		SSM:         ssm.NewFromConfig(cfg),
+		IAM:         iam.NewFromConfig(cfg),
+		S3: s3.NewFromConfig(cfg, func(so *s3.Options) {
+			// Emulators serve buckets by path, not by virtual host.
+			so.UsePathStyle = custom
+		}),
+		STS:    sts.NewFromConfig(cfg),
+		Quotas: servicequotas.NewFromConfig(cfg),
+	}, nil
+}
+
+// CustomEndpoint reports whether calls go somewhere other than AWS itself.
+func (c *Clients) CustomEndpoint() bool { return c.Config.BaseEndpoint != nil }
+
+func envFloat(name string) float64 {
+	v, err := strconv.ParseFloat(os.Getenv(name), 64)
+	if err != nil {
+		return 0
+	}
+	return v
+}

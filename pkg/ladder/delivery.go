@@ -1,0 +1,207 @@
+package ladder
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/whatsthetime/wtt/pkg/cmdutil"
+	"github.com/whatsthetime/wtt/pkg/names"
+	"github.com/whatsthetime/wtt/pkg/userdata"
+)
+
+// ServerBinaryName is the file name of the linux time server for an
+// architecture, as `make build` and the release archives lay it out next to
+// the wtt executable.
+func ServerBinaryName(arch string) string { return "whatsthetime-linux-" + arch }
+
+// ResolveServerBinary finds the time server binary to deliver: the path the
+// user gave, else the file beside the wtt executable.
+func ResolveServerBinary(given, arch string) (string, error) {
+	if given != "" {
+		if _, err := os.Stat(given); err != nil {
+			return "", cmdutil.Usagef("pass the path of a linux/"+arch+" build of the time server (make build writes bin/"+ServerBinaryName(arch)+")",
+				"--server-binary %s: %v", given, err)
+		}
+		return given, nil
+	}
+	exe, err := os.Executable()
+	if err == nil {
+		p := filepath.Join(filepath.Dir(exe), ServerBinaryName(arch))
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	return "", cmdutil.Usagef("run `make build` (it writes bin/"+ServerBinaryName(arch)+" beside bin/wtt) or pass --server-binary PATH",
+		"the time server binary for linux/%s was not found next to wtt", arch)
+}
+
+// artifact is the delivered binary: where it is and what it hashes to.
+type artifact struct {
+	path, key, sha string
+}
+
+func readArtifact(path, arch string) (artifact, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return artifact{}, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return artifact{}, err
+	}
+	sum := hex.EncodeToString(h.Sum(nil))
+	// Content-addressed, so re-running uploads nothing and instances of
+	// different versions can coexist during a rolling replacement.
+	return artifact{path: path, sha: sum, key: fmt.Sprintf("timeserver/%s/%s", sum[:16], ServerBinaryName(arch))}, nil
+}
+
+var deliveryCalls = []string{
+	"s3:CreateBucket", "s3:PutBucketTagging", "s3:PutPublicAccessBlock", "s3:PutObject",
+	"iam:CreateRole", "iam:PutRolePolicy", "iam:AttachRolePolicy", "iam:CreateInstanceProfile", "iam:AddRoleToInstanceProfile",
+}
+
+// ensureDelivery makes the bucket, uploads the binary, and makes the
+// instance role that may read it; it returns the boot script.
+func (e *Env) ensureDelivery(ctx context.Context, arch string) (string, error) {
+	path, err := ResolveServerBinary(e.Opts.ServerBinary, arch)
+	if err != nil {
+		return "", err
+	}
+	art, err := readArtifact(path, arch)
+	if err != nil {
+		return "", err
+	}
+	s := e.State
+	bucket := e.N.Bucket(s.Account, s.Region)
+	if s.Bucket == "" {
+		in := &s3.CreateBucketInput{Bucket: aws.String(bucket)}
+		if s.Region != "us-east-1" {
+			in.CreateBucketConfiguration = &s3types.CreateBucketConfiguration{LocationConstraint: s3types.BucketLocationConstraint(s.Region)}
+		}
+		if _, err := e.C.S3.CreateBucket(ctx, in); err != nil && !hasCode(err, "BucketAlreadyOwnedByYou") {
+			return "", fmt.Errorf("creating bucket %s: %w", bucket, err)
+		}
+		if _, err := e.C.S3.PutPublicAccessBlock(ctx, &s3.PutPublicAccessBlockInput{
+			Bucket: aws.String(bucket),
+			PublicAccessBlockConfiguration: &s3types.PublicAccessBlockConfiguration{
+				BlockPublicAcls: aws.Bool(true), BlockPublicPolicy: aws.Bool(true),
+				IgnorePublicAcls: aws.Bool(true), RestrictPublicBuckets: aws.Bool(true),
+			},
+		}); err != nil {
+			return "", fmt.Errorf("blocking public access to %s: %w", bucket, err)
+		}
+		if _, err := e.C.S3.PutBucketTagging(ctx, &s3.PutBucketTaggingInput{
+			Bucket: aws.String(bucket),
+			Tagging: &s3types.Tagging{TagSet: []s3types.Tag{
+				{Key: aws.String(names.TagApp), Value: aws.String(e.App)},
+				{Key: aws.String(names.TagManagedBy), Value: aws.String(names.ManagedBy)},
+			}},
+		}); err != nil {
+			return "", fmt.Errorf("tagging bucket %s: %w", bucket, err)
+		}
+		s.Bucket = bucket
+	}
+	if _, err := e.C.S3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(art.key)}); err != nil {
+		f, err := os.Open(art.path)
+		if err != nil {
+			return "", err
+		}
+		defer f.Close()
+		if _, err := e.C.S3.PutObject(ctx, &s3.PutObjectInput{
+			Bucket: aws.String(bucket), Key: aws.String(art.key), Body: f,
+			ServerSideEncryption: s3types.ServerSideEncryptionAes256,
+		}); err != nil {
+			return "", fmt.Errorf("uploading the time server to s3://%s/%s: %w", bucket, art.key, err)
+		}
+	}
+	if err := e.ensureInstanceRole(ctx, bucket); err != nil {
+		return "", err
+	}
+	return userdata.Render(userdata.Params{App: e.App, Region: s.Region, Bucket: bucket, Key: art.key, SHA256: art.sha})
+}
+
+func (e *Env) iamTags() []iamtypes.Tag {
+	return []iamtypes.Tag{
+		{Key: aws.String(names.TagApp), Value: aws.String(e.App)},
+		{Key: aws.String(names.TagManagedBy), Value: aws.String(names.ManagedBy)},
+	}
+}
+
+// ssmManagedPolicy gives Session Manager access, the documented way in:
+// instances have no SSH open anywhere.
+const ssmManagedPolicy = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
+
+func (e *Env) ensureInstanceRole(ctx context.Context, bucket string) error {
+	role, profile := e.N.Role(), e.N.InstanceProfile()
+	if e.State.Role == "" {
+		trust, _ := json.Marshal(map[string]any{
+			"Version": "2012-10-17",
+			"Statement": []map[string]any{{
+				"Effect": "Allow", "Principal": map[string]string{"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole",
+			}},
+		})
+		if _, err := e.C.IAM.CreateRole(ctx, &iam.CreateRoleInput{
+			RoleName: aws.String(role), AssumeRolePolicyDocument: aws.String(string(trust)),
+			Description: aws.String("wtt " + e.App + ": time server instances read their binary from S3"),
+			Tags:        e.iamTags(),
+		}); err != nil && !hasCode(err, "EntityAlreadyExists") {
+			return fmt.Errorf("creating role %s: %w", role, err)
+		}
+		e.State.Role = role
+	}
+	// Put and Attach are idempotent, so they run every time: a run killed
+	// between CreateRole and here still ends with the full role.
+	read, _ := json.Marshal(map[string]any{
+		"Version": "2012-10-17",
+		"Statement": []map[string]any{{
+			"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::" + bucket + "/timeserver/*",
+		}},
+	})
+	if _, err := e.C.IAM.PutRolePolicy(ctx, &iam.PutRolePolicyInput{
+		RoleName: aws.String(role), PolicyName: aws.String("read-time-server"), PolicyDocument: aws.String(string(read)),
+	}); err != nil {
+		return fmt.Errorf("granting %s read access to the bucket: %w", role, err)
+	}
+	if _, err := e.C.IAM.AttachRolePolicy(ctx, &iam.AttachRolePolicyInput{
+		RoleName: aws.String(role), PolicyArn: aws.String(ssmManagedPolicy),
+	}); err != nil {
+		return fmt.Errorf("attaching the Session Manager policy to %s: %w", role, err)
+	}
+	if e.State.InstanceProfile == "" {
+		if _, err := e.C.IAM.CreateInstanceProfile(ctx, &iam.CreateInstanceProfileInput{
+			InstanceProfileName: aws.String(profile), Tags: e.iamTags(),
+		}); err != nil && !hasCode(err, "EntityAlreadyExists") {
+			return fmt.Errorf("creating instance profile %s: %w", profile, err)
+		}
+		e.State.InstanceProfile = profile
+	}
+	ip, err := e.C.IAM.GetInstanceProfile(ctx, &iam.GetInstanceProfileInput{InstanceProfileName: aws.String(profile)})
+	if err != nil {
+		return fmt.Errorf("reading instance profile %s: %w", profile, err)
+	}
+	for _, r := range ip.InstanceProfile.Roles {
+		if strings.EqualFold(aws.ToString(r.RoleName), role) {
+			return nil
+		}
+	}
+	if _, err := e.C.IAM.AddRoleToInstanceProfile(ctx, &iam.AddRoleToInstanceProfileInput{
+		InstanceProfileName: aws.String(profile), RoleName: aws.String(role),
+	}); err != nil && !hasCode(err, "LimitExceeded") {
+		return fmt.Errorf("adding role %s to instance profile %s: %w", role, profile, err)
+	}
+	return nil
+}

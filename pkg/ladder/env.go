@@ -1,0 +1,157 @@
+// Package ladder knows the rungs of the architecture ladder: for each, how
+// to plan it from observed state and how to carry it out, one idempotent
+// step at a time.
+package ladder
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/whatsthetime/wtt/pkg/awsclient"
+	"github.com/whatsthetime/wtt/pkg/names"
+	"github.com/whatsthetime/wtt/pkg/observe"
+	"github.com/whatsthetime/wtt/pkg/plan"
+)
+
+// Options are the choices a user makes on the command line. Zero values
+// mean "derive a sensible default from what exists".
+type Options struct {
+	InstanceType string
+	AMI          string
+	ServerBinary string // path to the linux time server binary to deliver
+	MaxAZs       int    // subnets are laid out in up to this many AZs
+
+	DNSName    string
+	TTL        int64
+	RecordType string // "alias" (default) or "cname"
+
+	AZs       int // multi-az: how many AZs the group and ALB span
+	Min       int32
+	Max       int32
+	Desired   int32
+	CPUTarget float64
+
+	Term          string // 1y|3y
+	OfferingClass string // standard|convertible
+	Payment       string // no-upfront|partial-upfront|all-upfront
+	MaxUpfront    float64
+
+	// ServerDryRun sends EC2's own DryRun with mutating calls instead of
+	// making them.
+	ServerDryRun bool
+	// PollInterval is the waiters' minimum delay; the emulator answers at
+	// once, AWS takes seconds.
+	PollInterval time.Duration
+	// WaitTimeout bounds each waiter.
+	WaitTimeout time.Duration
+}
+
+// Env is what steps act with: clients, names, options and the state as
+// observed just before the step ran.
+type Env struct {
+	C     *awsclient.Clients
+	N     names.Names
+	App   string
+	Opts  Options
+	State *observe.State
+}
+
+// Refresh re-observes AWS.
+func (e *Env) Refresh(ctx context.Context) error {
+	s, err := observe.Discover(ctx, e.C, e.App)
+	if err != nil {
+		return err
+	}
+	e.State = s
+	return nil
+}
+
+func env(x *plan.Exec) *Env { return x.Env.(*Env) }
+
+// tags are what every resource wtt creates carries: discovery depends on
+// them, and `down` deletes exactly what carries them.
+func (e *Env) tags(role, name string) []ec2types.Tag {
+	t := []ec2types.Tag{
+		{Key: aws.String(names.TagApp), Value: aws.String(e.App)},
+		{Key: aws.String(names.TagManagedBy), Value: aws.String(names.ManagedBy)},
+		{Key: aws.String(names.TagRole), Value: aws.String(role)},
+	}
+	if name != "" {
+		t = append(t, ec2types.Tag{Key: aws.String("Name"), Value: aws.String(name)})
+	}
+	return t
+}
+
+func (e *Env) tagSpec(rt ec2types.ResourceType, role, name string) []ec2types.TagSpecification {
+	return []ec2types.TagSpecification{{ResourceType: rt, Tags: e.tags(role, name)}}
+}
+
+// dryRun reports whether EC2 calls should carry DryRun=true.
+func (e *Env) dryRun() *bool {
+	if e.Opts.ServerDryRun {
+		return aws.Bool(true)
+	}
+	return nil
+}
+
+// errDryRunOK is EC2's answer to a DryRun call that would have succeeded.
+func isDryRunOK(err error) bool { return apiCode(err) == "DryRunOperation" }
+
+func apiCode(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode()
+	}
+	return ""
+}
+
+func hasCode(err error, codes ...string) bool { return slices.Contains(codes, apiCode(err)) }
+
+// clientToken makes a retried create idempotent where AWS honours tokens.
+// Tokens alone are not trusted (the emulator ignores them): every step also
+// looks for earlier work by tags before it creates anything.
+func (e *Env) clientToken(parts ...string) *string {
+	tok := "wtt-" + e.App
+	for _, p := range parts {
+		tok += "-" + p
+	}
+	if len(tok) > 64 {
+		tok = tok[:64]
+	}
+	return aws.String(tok)
+}
+
+func (e *Env) pollInterval() time.Duration {
+	if e.Opts.PollInterval > 0 {
+		return e.Opts.PollInterval
+	}
+	return 5 * time.Second
+}
+
+func (e *Env) waitTimeout() time.Duration {
+	if e.Opts.WaitTimeout > 0 {
+		return e.Opts.WaitTimeout
+	}
+	return 10 * time.Minute
+}
+
+// WaitError says what a waiter waited for, how long, and what to do next.
+type WaitError struct {
+	What  string
+	After time.Duration
+	Next  string
+	Err   error
+}
+
+func (e *WaitError) Error() string {
+	return fmt.Sprintf("gave up waiting for %s after %s: %v\n  next: %s", e.What, e.After.Round(time.Second), e.Err, e.Next)
+}
+
+func (e *WaitError) Unwrap() error { return e.Err }

@@ -1,0 +1,259 @@
+package ladder
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+
+	"github.com/whatsthetime/wtt/pkg/awsclient"
+	"github.com/whatsthetime/wtt/pkg/cmdutil"
+	"github.com/whatsthetime/wtt/pkg/names"
+	"github.com/whatsthetime/wtt/pkg/observe"
+)
+
+// TypeInfo is what wtt needs to know about an instance type.
+type TypeInfo struct {
+	Name string
+	Arch string // "amd64" or "arm64", as Go names them
+}
+
+// CheckInstanceType asks EC2 whether the type exists and is offered in the
+// region (and, when azs are given, in each of them). The emulator accepts
+// any type in ModifyInstanceAttribute, so this check is wtt's own.
+func CheckInstanceType(ctx context.Context, c *awsclient.Clients, typ string, azs []string) (TypeInfo, error) {
+	out, err := c.EC2.DescribeInstanceTypes(ctx, &ec2.DescribeInstanceTypesInput{InstanceTypes: []ec2types.InstanceType{ec2types.InstanceType(typ)}})
+	if err != nil || len(out.InstanceTypes) == 0 {
+		if err != nil && !hasCode(err, "InvalidInstanceType") {
+			return TypeInfo{}, fmt.Errorf("checking instance type %s: %w", typ, err)
+		}
+		return TypeInfo{}, cmdutil.Usagef("pick a type EC2 offers, e.g. t2.micro, t3.small or m5.large (aws ec2 describe-instance-types lists them)",
+			"instance type %q does not exist", typ)
+	}
+	info := TypeInfo{Name: typ, Arch: "amd64"}
+	if pi := out.InstanceTypes[0].ProcessorInfo; pi != nil && !slices.Contains(pi.SupportedArchitectures, ec2types.ArchitectureTypeX8664) {
+		info.Arch = "arm64"
+	}
+	loc := ec2types.LocationTypeRegion
+	filters := []ec2types.Filter{{Name: aws.String("instance-type"), Values: []string{typ}}}
+	if len(azs) > 0 {
+		loc = ec2types.LocationTypeAvailabilityZone
+	}
+	offs, err := c.EC2.DescribeInstanceTypeOfferings(ctx, &ec2.DescribeInstanceTypeOfferingsInput{LocationType: loc, Filters: filters})
+	if err != nil {
+		return TypeInfo{}, fmt.Errorf("checking where %s is offered: %w", typ, err)
+	}
+	offered := map[string]bool{}
+	for _, o := range offs.InstanceTypeOfferings {
+		offered[aws.ToString(o.Location)] = true
+	}
+	if len(azs) == 0 {
+		if len(offered) == 0 {
+			return TypeInfo{}, cmdutil.Usagef("pick a type offered in "+c.Config.Region+" (aws ec2 describe-instance-type-offerings)",
+				"instance type %s is not offered in region %s", typ, c.Config.Region)
+		}
+		return info, nil
+	}
+	for _, az := range azs {
+		if !offered[az] {
+			return TypeInfo{}, cmdutil.Usagef("pick a type offered in every AZ the app uses (aws ec2 describe-instance-type-offerings --location-type availability-zone)",
+				"instance type %s is not offered in %s", typ, az)
+		}
+	}
+	return info, nil
+}
+
+// amiParameter is AWS's public pointer to the newest Amazon Linux 2023.
+func amiParameter(arch string) string {
+	a := "x86_64"
+	if arch == "arm64" {
+		a = "arm64"
+	}
+	return "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-" + a
+}
+
+func (e *Env) resolveAMI(ctx context.Context, arch string) (string, error) {
+	if e.Opts.AMI != "" {
+		return e.Opts.AMI, nil
+	}
+	out, err := e.C.SSM.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(amiParameter(arch))})
+	if err != nil {
+		return "", fmt.Errorf("looking up the Amazon Linux 2023 AMI (%s): %w; pass --ami to choose one", amiParameter(arch), err)
+	}
+	return aws.ToString(out.Parameter.Value), nil
+}
+
+var launchCalls = []string{
+	"ec2:DescribeInstanceTypes", "ec2:DescribeInstanceTypeOfferings", "ssm:GetParameter",
+	"ec2:RunInstances", "ec2:CreateTags", "iam:PassRole", "ec2:DescribeInstances",
+}
+
+// launchSpec says what kind of instance to launch.
+type launchSpec struct {
+	Role    string // wtt:role tag: "web" (public) or "private"
+	Type    string
+	Subnets []observe.Subnet // spread round-robin
+	SG      string
+	Public  bool
+}
+
+// ensureInstances launches instances until `want` live ones of the role
+// exist. Instances are counted by tag first, so a run killed after
+// RunInstances returned (or before it answered) never launches twice.
+func (e *Env) ensureInstances(ctx context.Context, spec launchSpec, want int) ([]string, error) {
+	var have []string
+	used := map[string]int{}
+	for _, i := range e.State.Standalone() {
+		if i.Role == spec.Role {
+			have = append(have, i.ID)
+			used[i.SubnetID]++
+		}
+	}
+	if len(have) >= want {
+		return have, nil
+	}
+	info, err := CheckInstanceType(ctx, e.C, spec.Type, nil)
+	if err != nil {
+		return nil, err
+	}
+	script, err := e.ensureDelivery(ctx, info.Arch)
+	if err != nil {
+		return nil, err
+	}
+	ami, err := e.resolveAMI(ctx, info.Arch)
+	if err != nil {
+		return nil, err
+	}
+	var launched []string
+	for n := len(have); n < want; n++ {
+		sn := leastUsed(spec.Subnets, used)
+		used[sn.ID]++
+		id, err := e.runInstance(ctx, spec, sn, ami, script, n)
+		if err != nil {
+			return nil, err
+		}
+		launched = append(launched, id)
+	}
+	if err := e.waitRunning(ctx, launched); err != nil {
+		return nil, err
+	}
+	return append(have, launched...), nil
+}
+
+func leastUsed(subnets []observe.Subnet, used map[string]int) observe.Subnet {
+	best := subnets[0]
+	for _, s := range subnets[1:] {
+		if used[s.ID] < used[best.ID] {
+			best = s
+		}
+	}
+	return best
+}
+
+func (e *Env) runInstance(ctx context.Context, spec launchSpec, sn observe.Subnet, ami, script string, ordinal int) (string, error) {
+	in := &ec2.RunInstancesInput{
+		ImageId:      aws.String(ami),
+		InstanceType: ec2types.InstanceType(spec.Type),
+		MinCount:     aws.Int32(1),
+		MaxCount:     aws.Int32(1),
+		UserData:     aws.String(userdataB64(script)),
+		ClientToken:  e.clientToken(spec.Role, sn.AZ, fmt.Sprint(ordinal), fmt.Sprint(time.Now().Unix()/600)),
+		MetadataOptions: &ec2types.InstanceMetadataOptionsRequest{
+			HttpTokens: ec2types.HttpTokensStateRequired, HttpEndpoint: ec2types.InstanceMetadataEndpointStateEnabled,
+			HttpPutResponseHopLimit: aws.Int32(1),
+		},
+		IamInstanceProfile: &ec2types.IamInstanceProfileSpecification{Name: aws.String(e.N.InstanceProfile())},
+		BlockDeviceMappings: []ec2types.BlockDeviceMapping{{
+			DeviceName: aws.String("/dev/xvda"),
+			Ebs:        &ec2types.EbsBlockDevice{Encrypted: aws.Bool(true), VolumeType: ec2types.VolumeTypeGp3, VolumeSize: aws.Int32(8), DeleteOnTermination: aws.Bool(true)},
+		}},
+		NetworkInterfaces: []ec2types.InstanceNetworkInterfaceSpecification{{
+			DeviceIndex: aws.Int32(0), SubnetId: aws.String(sn.ID), Groups: []string{spec.SG},
+			AssociatePublicIpAddress: aws.Bool(spec.Public), DeleteOnTermination: aws.Bool(true),
+		}},
+		TagSpecifications: []ec2types.TagSpecification{
+			{ResourceType: ec2types.ResourceTypeInstance, Tags: e.tags(spec.Role, fmt.Sprintf("wtt-%s-%s", e.App, spec.Role))},
+			{ResourceType: ec2types.ResourceTypeVolume, Tags: e.tags(spec.Role, "")},
+		},
+		DryRun: e.dryRun(),
+	}
+	// A new instance profile takes seconds to become usable by EC2.
+	for attempt := 0; ; attempt++ {
+		out, err := e.C.EC2.RunInstances(ctx, in)
+		if err == nil {
+			return aws.ToString(out.Instances[0].InstanceId), nil
+		}
+		if hasCode(err, "InvalidParameterValue") && attempt < 10 && isProfilePropagation(err) {
+			if err := sleep(ctx, 3*time.Second); err != nil {
+				return "", err
+			}
+			continue
+		}
+		return "", fmt.Errorf("launching a %s instance in %s: %w", spec.Type, sn.AZ, err)
+	}
+}
+
+func isProfilePropagation(err error) bool {
+	return err != nil && (containsFold(err.Error(), "instance profile") || containsFold(err.Error(), "iamInstanceProfile"))
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// waitRunning waits for instances to run, bounded by the wait timeout.
+func (e *Env) waitRunning(ctx context.Context, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	w := ec2.NewInstanceRunningWaiter(e.C.EC2, func(o *ec2.InstanceRunningWaiterOptions) {
+		o.MinDelay = e.pollInterval()
+		o.MaxDelay = max(e.pollInterval(), 15*time.Second)
+	})
+	start := time.Now()
+	if err := w.Wait(ctx, &ec2.DescribeInstancesInput{InstanceIds: ids}, e.waitTimeout()); err != nil {
+		return &WaitError{What: fmt.Sprintf("instance(s) %v to be running", ids), After: time.Since(start), Err: err,
+			Next: "check them with `wtt status`; run the same command again to continue (it finds these instances by their tags)"}
+	}
+	return nil
+}
+
+// terminate terminates instances and waits until they are gone.
+func (e *Env) terminate(ctx context.Context, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	if _, err := e.C.EC2.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: ids}); err != nil && !hasCode(err, "InvalidInstanceID.NotFound") {
+		return fmt.Errorf("terminating %v: %w", ids, err)
+	}
+	w := ec2.NewInstanceTerminatedWaiter(e.C.EC2, func(o *ec2.InstanceTerminatedWaiterOptions) {
+		o.MinDelay = e.pollInterval()
+		o.MaxDelay = max(e.pollInterval(), 15*time.Second)
+	})
+	start := time.Now()
+	if err := w.Wait(ctx, &ec2.DescribeInstancesInput{InstanceIds: ids}, e.waitTimeout()); err != nil {
+		return &WaitError{What: fmt.Sprintf("instance(s) %v to terminate", ids), After: time.Since(start), Err: err,
+			Next: "run the same command again; termination continues in AWS meanwhile"}
+	}
+	return nil
+}
+
+var errNoSubnets = errors.New("the app's network has no subnets; run `wtt up` first")
+
+// tagFilter narrows describes to the app.
+func (e *Env) tagFilter() ec2types.Filter {
+	return ec2types.Filter{Name: aws.String("tag:" + names.TagApp), Values: []string{e.App}}
+}

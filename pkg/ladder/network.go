@@ -1,0 +1,268 @@
+package ladder
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/whatsthetime/wtt/pkg/observe"
+)
+
+// The app's network: one VPC, and in each of up to three AZs a public subnet
+// (for the instances of the early rungs and for the load balancer) and a
+// private one (for the instances once they hide behind it).
+const vpcCIDR = "10.40.0.0/16"
+
+func publicCIDR(i int) string  { return fmt.Sprintf("10.40.%d.0/24", i) }
+func privateCIDR(i int) string { return fmt.Sprintf("10.40.%d.0/24", 10+i) }
+
+func (e *Env) maxAZs() int {
+	if e.Opts.MaxAZs > 0 {
+		return e.Opts.MaxAZs
+	}
+	return 3
+}
+
+var networkCalls = []string{
+	"ec2:CreateVpc", "ec2:ModifyVpcAttribute", "ec2:DescribeAvailabilityZones", "ec2:CreateSubnet",
+	"ec2:ModifySubnetAttribute", "ec2:CreateInternetGateway", "ec2:AttachInternetGateway",
+	"ec2:CreateRouteTable", "ec2:CreateRoute", "ec2:AssociateRouteTable", "ec2:CreateVpcEndpoint",
+}
+
+// networkComplete reports whether every piece of the network exists.
+func networkComplete(s *observe.State) bool {
+	n := s.Network
+	pub, priv := n.SubnetsWhere(true), n.SubnetsWhere(false)
+	return n.VPCID != "" && len(pub) >= 2 && len(priv) >= 2 && n.IGWID != "" && n.IGWAttached &&
+		len(n.RouteTables) >= 2 && n.S3EndpointID != ""
+}
+
+// ensureNetwork creates whatever part of the network is missing.
+func (e *Env) ensureNetwork(ctx context.Context) error {
+	s := e.State
+	if s.Network.VPCID == "" {
+		out, err := e.C.EC2.CreateVpc(ctx, &ec2.CreateVpcInput{
+			CidrBlock:         aws.String(vpcCIDR),
+			TagSpecifications: e.tagSpec(ec2types.ResourceTypeVpc, "vpc", e.N.VPC()),
+			DryRun:            e.dryRun(),
+		})
+		if err != nil {
+			return fmt.Errorf("creating VPC: %w", err)
+		}
+		s.Network.VPCID = aws.ToString(out.Vpc.VpcId)
+		if _, err := e.C.EC2.ModifyVpcAttribute(ctx, &ec2.ModifyVpcAttributeInput{
+			VpcId: out.Vpc.VpcId, EnableDnsHostnames: &ec2types.AttributeBooleanValue{Value: aws.Bool(true)},
+		}); err != nil {
+			return fmt.Errorf("enabling DNS hostnames: %w", err)
+		}
+	}
+	vpc := aws.String(s.Network.VPCID)
+
+	azs, err := e.availabilityZones(ctx)
+	if err != nil {
+		return err
+	}
+	for i, az := range azs {
+		for _, public := range []bool{true, false} {
+			cidr, role := privateCIDR(i), "private"
+			if public {
+				cidr, role = publicCIDR(i), "public"
+			}
+			if slices.ContainsFunc(s.Network.Subnets, func(sn observe.Subnet) bool { return sn.CIDR == cidr }) {
+				continue
+			}
+			out, err := e.C.EC2.CreateSubnet(ctx, &ec2.CreateSubnetInput{
+				VpcId: vpc, CidrBlock: aws.String(cidr), AvailabilityZone: aws.String(az),
+				TagSpecifications: e.tagSpec(ec2types.ResourceTypeSubnet, role, fmt.Sprintf("%s-%s-%s", e.N.VPC(), role, az)),
+			})
+			if err != nil {
+				return fmt.Errorf("creating %s subnet in %s: %w", role, az, err)
+			}
+			if public {
+				if _, err := e.C.EC2.ModifySubnetAttribute(ctx, &ec2.ModifySubnetAttributeInput{
+					SubnetId: out.Subnet.SubnetId, MapPublicIpOnLaunch: &ec2types.AttributeBooleanValue{Value: aws.Bool(true)},
+				}); err != nil {
+					return fmt.Errorf("making subnet %s public: %w", cidr, err)
+				}
+			}
+			s.Network.Subnets = append(s.Network.Subnets, observe.Subnet{ID: aws.ToString(out.Subnet.SubnetId), AZ: az, CIDR: cidr, Public: public})
+		}
+	}
+
+	if s.Network.IGWID == "" {
+		out, err := e.C.EC2.CreateInternetGateway(ctx, &ec2.CreateInternetGatewayInput{
+			TagSpecifications: e.tagSpec(ec2types.ResourceTypeInternetGateway, "igw", e.N.VPC()+"-igw"),
+		})
+		if err != nil {
+			return fmt.Errorf("creating internet gateway: %w", err)
+		}
+		s.Network.IGWID = aws.ToString(out.InternetGateway.InternetGatewayId)
+	}
+	if !s.Network.IGWAttached {
+		if _, err := e.C.EC2.AttachInternetGateway(ctx, &ec2.AttachInternetGatewayInput{
+			InternetGatewayId: aws.String(s.Network.IGWID), VpcId: vpc,
+		}); err != nil && !hasCode(err, "Resource.AlreadyAssociated") {
+			return fmt.Errorf("attaching internet gateway: %w", err)
+		}
+		s.Network.IGWAttached = true
+	}
+
+	var rtIDs []string
+	for _, public := range []bool{true, false} {
+		id, err := e.ensureRouteTable(ctx, public)
+		if err != nil {
+			return err
+		}
+		rtIDs = append(rtIDs, id)
+	}
+	if s.Network.S3EndpointID == "" {
+		if _, err := e.C.EC2.CreateVpcEndpoint(ctx, &ec2.CreateVpcEndpointInput{
+			VpcId:             vpc,
+			ServiceName:       aws.String(fmt.Sprintf("com.amazonaws.%s.s3", s.Region)),
+			VpcEndpointType:   ec2types.VpcEndpointTypeGateway,
+			RouteTableIds:     rtIDs,
+			TagSpecifications: e.tagSpec(ec2types.ResourceTypeVpcEndpoint, "s3-endpoint", e.N.VPC()+"-s3"),
+		}); err != nil {
+			return fmt.Errorf("creating the S3 gateway endpoint: %w", err)
+		}
+	}
+	return nil
+}
+
+func (e *Env) ensureRouteTable(ctx context.Context, public bool) (string, error) {
+	s := e.State
+	role := "private"
+	if public {
+		role = "public"
+	}
+	var rt *observe.RouteTable
+	for i := range s.Network.RouteTables {
+		if s.Network.RouteTables[i].Public == public {
+			rt = &s.Network.RouteTables[i]
+		}
+	}
+	if rt == nil {
+		// A public table whose default route was never added looks private;
+		// tell the two apart by the role tag before creating another.
+		out, err := e.C.EC2.DescribeRouteTables(ctx, &ec2.DescribeRouteTablesInput{Filters: []ec2types.Filter{
+			{Name: aws.String("vpc-id"), Values: []string{s.Network.VPCID}},
+			{Name: aws.String("tag:wtt:role"), Values: []string{"rtb-" + role}},
+		}})
+		if err != nil {
+			return "", fmt.Errorf("describing route tables: %w", err)
+		}
+		if len(out.RouteTables) > 0 {
+			rt = &observe.RouteTable{ID: aws.ToString(out.RouteTables[0].RouteTableId)}
+			for _, a := range out.RouteTables[0].Associations {
+				if a.SubnetId != nil {
+					rt.Subnets = append(rt.Subnets, aws.ToString(a.SubnetId))
+				}
+			}
+		} else {
+			created, err := e.C.EC2.CreateRouteTable(ctx, &ec2.CreateRouteTableInput{
+				VpcId:             aws.String(s.Network.VPCID),
+				TagSpecifications: e.tagSpec(ec2types.ResourceTypeRouteTable, "rtb-"+role, e.N.VPC()+"-"+role),
+			})
+			if err != nil {
+				return "", fmt.Errorf("creating %s route table: %w", role, err)
+			}
+			rt = &observe.RouteTable{ID: aws.ToString(created.RouteTable.RouteTableId)}
+		}
+		if public {
+			if _, err := e.C.EC2.CreateRoute(ctx, &ec2.CreateRouteInput{
+				RouteTableId: aws.String(rt.ID), DestinationCidrBlock: aws.String("0.0.0.0/0"), GatewayId: aws.String(s.Network.IGWID),
+			}); err != nil && !hasCode(err, "RouteAlreadyExists") {
+				return "", fmt.Errorf("adding the default route: %w", err)
+			}
+		}
+	}
+	for _, sn := range s.Network.SubnetsWhere(public) {
+		if slices.Contains(rt.Subnets, sn.ID) {
+			continue
+		}
+		if _, err := e.C.EC2.AssociateRouteTable(ctx, &ec2.AssociateRouteTableInput{
+			RouteTableId: aws.String(rt.ID), SubnetId: aws.String(sn.ID),
+		}); err != nil && !hasCode(err, "Resource.AlreadyAssociated") {
+			return "", fmt.Errorf("associating subnet %s with the %s route table: %w", sn.ID, role, err)
+		}
+		rt.Subnets = append(rt.Subnets, sn.ID)
+	}
+	return rt.ID, nil
+}
+
+// availabilityZones returns up to maxAZs available AZs of the region, the
+// ones the app's subnets already use first.
+func (e *Env) availabilityZones(ctx context.Context) ([]string, error) {
+	out, err := e.C.EC2.DescribeAvailabilityZones(ctx, &ec2.DescribeAvailabilityZonesInput{Filters: []ec2types.Filter{
+		{Name: aws.String("state"), Values: []string{"available"}},
+		{Name: aws.String("zone-type"), Values: []string{"availability-zone"}},
+	}})
+	if err != nil {
+		return nil, fmt.Errorf("listing availability zones: %w", err)
+	}
+	var azs []string
+	for _, z := range out.AvailabilityZones {
+		azs = append(azs, aws.ToString(z.ZoneName))
+	}
+	slices.Sort(azs)
+	if len(azs) > e.maxAZs() {
+		azs = azs[:e.maxAZs()]
+	}
+	if len(azs) < 2 {
+		return nil, fmt.Errorf("region %s offers %d availability zone(s); a load balancer needs 2", e.State.Region, len(azs))
+	}
+	return azs, nil
+}
+
+// ensureSecurityGroup finds the named group in the VPC or creates it, then
+// makes its ingress exactly the given rules.
+func (e *Env) ensureSecurityGroup(ctx context.Context, existing *observe.SecurityGroup, name, role, desc string, want []ec2types.IpPermission) (string, error) {
+	id := ""
+	if existing != nil {
+		id = existing.ID
+	} else {
+		out, err := e.C.EC2.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{
+			GroupName: aws.String(name), Description: aws.String(desc), VpcId: aws.String(e.State.Network.VPCID),
+			TagSpecifications: e.tagSpec(ec2types.ResourceTypeSecurityGroup, role, name),
+		})
+		if err != nil && !hasCode(err, "InvalidGroup.Duplicate") {
+			return "", fmt.Errorf("creating security group %s: %w", name, err)
+		}
+		if err == nil {
+			id = aws.ToString(out.GroupId)
+		} else {
+			found, err := e.C.EC2.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []ec2types.Filter{
+				{Name: aws.String("vpc-id"), Values: []string{e.State.Network.VPCID}},
+				{Name: aws.String("group-name"), Values: []string{name}},
+			}})
+			if err != nil || len(found.SecurityGroups) == 0 {
+				return "", fmt.Errorf("finding security group %s: %v", name, err)
+			}
+			id = aws.ToString(found.SecurityGroups[0].GroupId)
+		}
+	}
+	if _, err := e.C.EC2.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{
+		GroupId: aws.String(id), IpPermissions: want,
+	}); err != nil && !hasCode(err, "InvalidPermission.Duplicate") {
+		return "", fmt.Errorf("opening %s: %w", name, err)
+	}
+	return id, nil
+}
+
+func httpFromAnywhere() []ec2types.IpPermission {
+	return []ec2types.IpPermission{{
+		IpProtocol: aws.String("tcp"), FromPort: aws.Int32(80), ToPort: aws.Int32(80),
+		IpRanges: []ec2types.IpRange{{CidrIp: aws.String("0.0.0.0/0"), Description: aws.String("WhatsTheTime.com users")}},
+	}}
+}
+
+func httpFromGroup(sg string) []ec2types.IpPermission {
+	return []ec2types.IpPermission{{
+		IpProtocol: aws.String("tcp"), FromPort: aws.Int32(80), ToPort: aws.Int32(80),
+		UserIdGroupPairs: []ec2types.UserIdGroupPair{{GroupId: aws.String(sg), Description: aws.String("load balancer only")}},
+	}}
+}

@@ -1,0 +1,108 @@
+package ladder
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/whatsthetime/wtt/pkg/observe"
+	"github.com/whatsthetime/wtt/pkg/plan"
+	"github.com/whatsthetime/wtt/pkg/stage"
+)
+
+// DefaultInstanceType is where the story starts: one small instance.
+const DefaultInstanceType = "t2.micro"
+
+func (o Options) instanceType() string {
+	if o.InstanceType != "" {
+		return o.InstanceType
+	}
+	return DefaultInstanceType
+}
+
+// planUp creates the app at stage single: the network, the delivery bucket
+// and role, the web security group and one instance.
+func planUp(s *observe.State, o Options) ([]*plan.Step, []string, error) {
+	var steps []*plan.Step
+	rung := string(stage.Single)
+	if !networkComplete(s) {
+		steps = append(steps, &plan.Step{
+			Rung: rung, Action: plan.Create, Resource: "network " + "10.40.0.0/16",
+			Detail: "VPC, a public and a private subnet in each of up to 3 AZs, internet gateway, route tables, S3 gateway endpoint",
+			Calls:  networkCalls,
+			Do:     func(ctx context.Context, x *plan.Exec) error { return env(x).ensureNetwork(ctx) },
+		})
+	}
+	if s.Network.WebSG == nil || !webSGOpen(s.Network.WebSG) {
+		steps = append(steps, &plan.Step{
+			Rung: rung, Action: plan.Create, Resource: "security group " + "wtt-" + s.App + "-web",
+			Detail: "tcp/80 from anywhere; no SSH (use SSM Session Manager)",
+			Calls:  []string{"ec2:CreateSecurityGroup", "ec2:AuthorizeSecurityGroupIngress"},
+			Do: func(ctx context.Context, x *plan.Exec) error {
+				e := env(x)
+				_, err := e.ensureSecurityGroup(ctx, e.State.Network.WebSG, e.N.WebSG(), "web",
+					"WhatsTheTime.com instances answering on a public address", httpFromAnywhere())
+				return err
+			},
+		})
+	}
+	if len(s.LiveInstances()) == 0 {
+		typ := o.instanceType()
+		steps = append(steps, &plan.Step{
+			Rung: rung, Action: plan.Create, Resource: fmt.Sprintf("instance %s (public, IMDSv2 required, encrypted root volume)", typ),
+			Detail: "uploads the time server to the app's S3 bucket, creates the instance role, launches Amazon Linux 2023 with the boot script",
+			Calls:  append(append([]string{}, deliveryCalls...), launchCalls...),
+			Do: func(ctx context.Context, x *plan.Exec) error {
+				e := env(x)
+				if e.State.Network.WebSG == nil {
+					return fmt.Errorf("security group %s is missing; run `wtt up` again", e.N.WebSG())
+				}
+				pub := e.State.Network.SubnetsWhere(true)
+				if len(pub) == 0 {
+					return errNoSubnets
+				}
+				_, err := e.ensureInstances(ctx, launchSpec{Role: "web", Type: typ, Subnets: pub[:1], SG: e.State.Network.WebSG.ID, Public: true}, 1)
+				return err
+			},
+		})
+	}
+	return steps, nil, nil
+}
+
+func webSGOpen(g *observe.SecurityGroup) bool {
+	for _, r := range g.Ingress {
+		if r.Covers(80) {
+			for _, c := range r.CIDRs {
+				if c == "0.0.0.0/0" {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// projectUp is the state planning assumes after `up`.
+func projectUp(s *observe.State, o Options) *observe.State {
+	p := clone(s)
+	if p.Network.VPCID == "" {
+		p.Network.VPCID = unknown
+	}
+	if len(p.Network.Subnets) == 0 {
+		for i, az := range []string{"a", "b", "c"} {
+			p.Network.Subnets = append(p.Network.Subnets,
+				observe.Subnet{ID: unknown + "-pub-" + az, AZ: p.Region + az, CIDR: publicCIDR(i), Public: true},
+				observe.Subnet{ID: unknown + "-priv-" + az, AZ: p.Region + az, CIDR: privateCIDR(i)})
+		}
+	}
+	if p.Network.WebSG == nil {
+		p.Network.WebSG = &observe.SecurityGroup{ID: unknown + "-web", Name: "wtt-" + s.App + "-web",
+			Ingress: []observe.Rule{{Protocol: "tcp", FromPort: 80, ToPort: 80, CIDRs: []string{"0.0.0.0/0"}}}}
+	}
+	if len(p.LiveInstances()) == 0 {
+		p.Instances = append(p.Instances, observe.Instance{
+			ID: unknown + "-i1", Type: o.instanceType(), State: "running", PublicIP: unknown,
+			IMDSv2Required: true, Role: "web", SecurityGroups: []string{p.Network.WebSG.ID},
+		})
+	}
+	return p
+}

@@ -1,0 +1,596 @@
+package observe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/route53"
+	r53types "github.com/aws/aws-sdk-go-v2/service/route53/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go"
+
+	"github.com/whatsthetime/wtt/pkg/awsclient"
+	"github.com/whatsthetime/wtt/pkg/names"
+)
+
+// Discover reads everything tagged for app. The number of calls it makes is
+// fixed: every list is one filtered, paginated describe, never one call per
+// instance, so `status` costs the same for 1 instance or 500.
+func Discover(ctx context.Context, c *awsclient.Clients, app string) (*State, error) {
+	s := &State{App: app, Region: c.Config.Region, EIPs: []EIP{}, Instances: []Instance{}, Reserved: []Reserved{}}
+	n := names.For(app)
+
+	// Three independent groups of calls run side by side; each writes only
+	// its own fields of s.
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	run := func(i int, f func() error) {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = f() }()
+	}
+	run(0, func() error { return discoverEC2(ctx, c, s) })
+	run(1, func() error { return discoverELB(ctx, c, s, n) })
+	run(2, func() error { return discoverASG(ctx, c, s, n) })
+	run(3, func() error { return discoverDelivery(ctx, c, s, n) })
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	// The group's type is what its launch template launches; instances may
+	// still be mid-refresh from an older type.
+	if s.Group != nil && s.LaunchTemplate != nil && s.LaunchTemplate.InstanceType != "" {
+		s.Group.InstanceType = s.LaunchTemplate.InstanceType
+	}
+	// DNS and reservations depend on what the first round found.
+	if err := discoverDNS(ctx, c, s); err != nil {
+		return nil, err
+	}
+	if err := discoverReserved(ctx, c, s); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func appFilter(app string) ec2types.Filter {
+	return ec2types.Filter{Name: aws.String("tag:" + names.TagApp), Values: []string{app}}
+}
+
+func tagMap(tags []ec2types.Tag) map[string]string {
+	m := make(map[string]string, len(tags))
+	for _, t := range tags {
+		m[aws.ToString(t.Key)] = aws.ToString(t.Value)
+	}
+	return m
+}
+
+func discoverEC2(ctx context.Context, c *awsclient.Clients, s *State) error {
+	vpcs, err := c.EC2.DescribeVpcs(ctx, &ec2.DescribeVpcsInput{Filters: []ec2types.Filter{appFilter(s.App)}})
+	if err != nil {
+		return fmt.Errorf("describing VPCs: %w", err)
+	}
+	if len(vpcs.Vpcs) > 0 {
+		v := vpcs.Vpcs[0]
+		s.Network.VPCID = aws.ToString(v.VpcId)
+		s.Network.CIDR = aws.ToString(v.CidrBlock)
+		s.Network.Tags = tagMap(v.Tags)
+		if err := discoverNetwork(ctx, c, s); err != nil {
+			return err
+		}
+	}
+	if err := discoverInstances(ctx, c, s); err != nil {
+		return err
+	}
+	addrs, err := c.EC2.DescribeAddresses(ctx, &ec2.DescribeAddressesInput{Filters: []ec2types.Filter{appFilter(s.App)}})
+	if err != nil {
+		return fmt.Errorf("describing Elastic IPs: %w", err)
+	}
+	eipByInstance := map[string]string{}
+	for _, a := range addrs.Addresses {
+		e := EIP{
+			AllocationID:  aws.ToString(a.AllocationId),
+			PublicIP:      aws.ToString(a.PublicIp),
+			InstanceID:    aws.ToString(a.InstanceId),
+			AssociationID: aws.ToString(a.AssociationId),
+		}
+		s.EIPs = append(s.EIPs, e)
+		if e.InstanceID != "" {
+			eipByInstance[e.InstanceID] = e.PublicIP
+		}
+	}
+	for i := range s.Instances {
+		s.Instances[i].EIP = eipByInstance[s.Instances[i].ID]
+		// The emulator shows a fresh public IP after stop/start while the
+		// EIP stays associated; AWS shows the EIP. DescribeAddresses is the
+		// truth for both.
+		if s.Instances[i].EIP != "" {
+			s.Instances[i].PublicIP = s.Instances[i].EIP
+		}
+	}
+	return discoverLaunchTemplate(ctx, c, s)
+}
+
+func discoverNetwork(ctx context.Context, c *awsclient.Clients, s *State) error {
+	vpcFilter := []ec2types.Filter{{Name: aws.String("vpc-id"), Values: []string{s.Network.VPCID}}}
+	rts, err := c.EC2.DescribeRouteTables(ctx, &ec2.DescribeRouteTablesInput{Filters: vpcFilter})
+	if err != nil {
+		return fmt.Errorf("describing route tables: %w", err)
+	}
+	publicSubnets := map[string]bool{}
+	for _, rt := range rts.RouteTables {
+		tags := tagMap(rt.Tags)
+		if tags[names.TagApp] != s.App {
+			continue // the VPC's main route table is AWS's, not ours
+		}
+		r := RouteTable{ID: aws.ToString(rt.RouteTableId)}
+		for _, route := range rt.Routes {
+			if strings.HasPrefix(aws.ToString(route.GatewayId), "igw-") && aws.ToString(route.DestinationCidrBlock) == "0.0.0.0/0" {
+				r.Public = true
+			}
+		}
+		for _, a := range rt.Associations {
+			if id := aws.ToString(a.SubnetId); id != "" {
+				r.AssociationIDs = append(r.AssociationIDs, aws.ToString(a.RouteTableAssociationId))
+				r.Subnets = append(r.Subnets, id)
+				if r.Public {
+					publicSubnets[id] = true
+				}
+			}
+		}
+		s.Network.RouteTables = append(s.Network.RouteTables, r)
+	}
+	subnets, err := c.EC2.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{Filters: vpcFilter})
+	if err != nil {
+		return fmt.Errorf("describing subnets: %w", err)
+	}
+	for _, sn := range subnets.Subnets {
+		tags := tagMap(sn.Tags)
+		s.Network.Subnets = append(s.Network.Subnets, Subnet{
+			ID:   aws.ToString(sn.SubnetId),
+			AZ:   aws.ToString(sn.AvailabilityZone),
+			CIDR: aws.ToString(sn.CidrBlock),
+			// A subnet is public by its route to the internet gateway; the
+			// tag covers the moment between creating it and associating it.
+			Public: publicSubnets[aws.ToString(sn.SubnetId)] || tags[names.TagRole] == "public",
+		})
+	}
+	sort.Slice(s.Network.Subnets, func(i, j int) bool {
+		a, b := s.Network.Subnets[i], s.Network.Subnets[j]
+		if a.AZ != b.AZ {
+			return a.AZ < b.AZ
+		}
+		return a.CIDR < b.CIDR
+	})
+	igws, err := c.EC2.DescribeInternetGateways(ctx, &ec2.DescribeInternetGatewaysInput{Filters: []ec2types.Filter{appFilter(s.App)}})
+	if err != nil {
+		return fmt.Errorf("describing internet gateways: %w", err)
+	}
+	if len(igws.InternetGateways) > 0 {
+		g := igws.InternetGateways[0]
+		s.Network.IGWID = aws.ToString(g.InternetGatewayId)
+		for _, a := range g.Attachments {
+			if aws.ToString(a.VpcId) == s.Network.VPCID {
+				s.Network.IGWAttached = true
+			}
+		}
+	}
+	eps, err := c.EC2.DescribeVpcEndpoints(ctx, &ec2.DescribeVpcEndpointsInput{Filters: vpcFilter})
+	if err != nil {
+		return fmt.Errorf("describing VPC endpoints: %w", err)
+	}
+	for _, ep := range eps.VpcEndpoints {
+		st := string(ep.State)
+		if strings.HasSuffix(aws.ToString(ep.ServiceName), ".s3") && st != "deleted" && st != "deleting" {
+			s.Network.S3EndpointID = aws.ToString(ep.VpcEndpointId)
+		}
+	}
+	sgs, err := c.EC2.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: vpcFilter})
+	if err != nil {
+		return fmt.Errorf("describing security groups: %w", err)
+	}
+	n := names.For(s.App)
+	for _, g := range sgs.SecurityGroups {
+		sg := &SecurityGroup{ID: aws.ToString(g.GroupId), Name: aws.ToString(g.GroupName)}
+		for _, p := range g.IpPermissions {
+			r := Rule{Protocol: aws.ToString(p.IpProtocol), FromPort: aws.ToInt32(p.FromPort), ToPort: aws.ToInt32(p.ToPort)}
+			for _, ip := range p.IpRanges {
+				r.CIDRs = append(r.CIDRs, aws.ToString(ip.CidrIp))
+			}
+			for _, ip := range p.Ipv6Ranges {
+				r.CIDRs = append(r.CIDRs, aws.ToString(ip.CidrIpv6))
+			}
+			for _, pair := range p.UserIdGroupPairs {
+				r.SourceGroups = append(r.SourceGroups, aws.ToString(pair.GroupId))
+			}
+			sg.Ingress = append(sg.Ingress, r)
+		}
+		switch sg.Name {
+		case n.WebSG():
+			s.Network.WebSG = sg
+		case n.ALBSG():
+			s.Network.ALBSG = sg
+		case n.PrivateSG():
+			s.Network.PrivateSG = sg
+		}
+	}
+	return nil
+}
+
+func discoverInstances(ctx context.Context, c *awsclient.Clients, s *State) error {
+	p := ec2.NewDescribeInstancesPaginator(c.EC2, &ec2.DescribeInstancesInput{
+		Filters: []ec2types.Filter{appFilter(s.App), {
+			Name:   aws.String("instance-state-name"),
+			Values: []string{"pending", "running", "stopping", "stopped", "shutting-down"},
+		}},
+		MaxResults: aws.Int32(1000),
+	})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("describing instances: %w", err)
+		}
+		for _, r := range page.Reservations {
+			for _, in := range r.Instances {
+				s.Instances = append(s.Instances, instanceFrom(in))
+			}
+		}
+	}
+	sort.Slice(s.Instances, func(i, j int) bool {
+		a, b := s.Instances[i], s.Instances[j]
+		if !a.LaunchTime.Equal(b.LaunchTime) {
+			return a.LaunchTime.Before(b.LaunchTime)
+		}
+		return a.ID < b.ID
+	})
+	return nil
+}
+
+func instanceFrom(in ec2types.Instance) Instance {
+	tags := tagMap(in.Tags)
+	i := Instance{
+		ID:         aws.ToString(in.InstanceId),
+		Type:       string(in.InstanceType),
+		SubnetID:   aws.ToString(in.SubnetId),
+		PublicIP:   aws.ToString(in.PublicIpAddress),
+		PrivateIP:  aws.ToString(in.PrivateIpAddress),
+		Group:      tags["aws:autoscaling:groupName"],
+		Role:       tags[names.TagRole],
+		LaunchTime: aws.ToTime(in.LaunchTime),
+	}
+	if in.State != nil {
+		i.State = string(in.State.Name)
+	}
+	if in.Placement != nil {
+		i.AZ = aws.ToString(in.Placement.AvailabilityZone)
+	}
+	if in.MetadataOptions != nil {
+		i.IMDSv2Required = in.MetadataOptions.HttpTokens == ec2types.HttpTokensStateRequired
+	}
+	// Instances launched with NetworkInterfaces list their groups only there
+	// on the emulator; AWS lists them in both places.
+	seen := map[string]bool{}
+	add := func(id string) {
+		if id != "" && !seen[id] {
+			seen[id] = true
+			i.SecurityGroups = append(i.SecurityGroups, id)
+		}
+	}
+	for _, g := range in.SecurityGroups {
+		add(aws.ToString(g.GroupId))
+	}
+	for _, ni := range in.NetworkInterfaces {
+		for _, g := range ni.Groups {
+			add(aws.ToString(g.GroupId))
+		}
+	}
+	return i
+}
+
+func discoverLaunchTemplate(ctx context.Context, c *awsclient.Clients, s *State) error {
+	lts, err := c.EC2.DescribeLaunchTemplates(ctx, &ec2.DescribeLaunchTemplatesInput{Filters: []ec2types.Filter{appFilter(s.App)}})
+	if err != nil {
+		return fmt.Errorf("describing launch templates: %w", err)
+	}
+	if len(lts.LaunchTemplates) == 0 {
+		return nil
+	}
+	t := lts.LaunchTemplates[0]
+	lt := &LaunchTemplate{
+		ID:             aws.ToString(t.LaunchTemplateId),
+		Name:           aws.ToString(t.LaunchTemplateName),
+		LatestVersion:  aws.ToInt64(t.LatestVersionNumber),
+		DefaultVersion: aws.ToInt64(t.DefaultVersionNumber),
+	}
+	vs, err := c.EC2.DescribeLaunchTemplateVersions(ctx, &ec2.DescribeLaunchTemplateVersionsInput{
+		LaunchTemplateId: t.LaunchTemplateId, Versions: []string{"$Latest"},
+	})
+	if err != nil {
+		return fmt.Errorf("describing launch template versions: %w", err)
+	}
+	if len(vs.LaunchTemplateVersions) > 0 && vs.LaunchTemplateVersions[0].LaunchTemplateData != nil {
+		d := vs.LaunchTemplateVersions[0].LaunchTemplateData
+		lt.InstanceType = string(d.InstanceType)
+		if d.MetadataOptions != nil {
+			lt.IMDSv2Required = d.MetadataOptions.HttpTokens == ec2types.LaunchTemplateHttpTokensStateRequired
+		}
+		lt.SecurityGroups = append(lt.SecurityGroups, d.SecurityGroupIds...)
+		for _, ni := range d.NetworkInterfaces {
+			if aws.ToBool(ni.AssociatePublicIpAddress) {
+				lt.PublicIP = true
+			}
+			lt.SecurityGroups = append(lt.SecurityGroups, ni.Groups...)
+		}
+	}
+	s.LaunchTemplate = lt
+	return nil
+}
+
+// notFound reports whether err is an API error with one of the codes.
+func notFound(err error, codes ...string) bool {
+	var ae smithy.APIError
+	return errors.As(err, &ae) && slices.Contains(codes, ae.ErrorCode())
+}
+
+func discoverELB(ctx context.Context, c *awsclient.Clients, s *State, n names.Names) error {
+	lbs, err := c.ELB.DescribeLoadBalancers(ctx, &elbv2.DescribeLoadBalancersInput{Names: []string{n.ALB()}})
+	if err != nil && !notFound(err, "LoadBalancerNotFound") {
+		return fmt.Errorf("describing load balancers: %w", err)
+	}
+	if err == nil && len(lbs.LoadBalancers) > 0 {
+		lb := lbs.LoadBalancers[0]
+		o := &LoadBalancer{
+			ARN:             aws.ToString(lb.LoadBalancerArn),
+			Name:            aws.ToString(lb.LoadBalancerName),
+			DNSName:         aws.ToString(lb.DNSName),
+			CanonicalZoneID: aws.ToString(lb.CanonicalHostedZoneId),
+			Scheme:          string(lb.Scheme),
+			SecurityGroups:  lb.SecurityGroups,
+		}
+		if lb.State != nil {
+			o.State = string(lb.State.Code)
+		}
+		for _, az := range lb.AvailabilityZones {
+			o.AZs = append(o.AZs, aws.ToString(az.ZoneName))
+			o.Subnets = append(o.Subnets, aws.ToString(az.SubnetId))
+		}
+		sort.Strings(o.AZs)
+		ls, err := c.ELB.DescribeListeners(ctx, &elbv2.DescribeListenersInput{LoadBalancerArn: lb.LoadBalancerArn})
+		if err != nil {
+			return fmt.Errorf("describing listeners: %w", err)
+		}
+		for _, l := range ls.Listeners {
+			if aws.ToInt32(l.Port) == 80 {
+				o.ListenerARN = aws.ToString(l.ListenerArn)
+				for _, a := range l.DefaultActions {
+					if a.TargetGroupArn != nil {
+						o.ListenerTarget = aws.ToString(a.TargetGroupArn)
+					}
+				}
+			}
+		}
+		s.LoadBalancer = o
+	}
+	tgs, err := c.ELB.DescribeTargetGroups(ctx, &elbv2.DescribeTargetGroupsInput{Names: []string{n.TargetGroup()}})
+	if err != nil && !notFound(err, "TargetGroupNotFound") {
+		return fmt.Errorf("describing target groups: %w", err)
+	}
+	if err == nil && len(tgs.TargetGroups) > 0 {
+		tg := tgs.TargetGroups[0]
+		o := &TargetGroup{
+			ARN:        aws.ToString(tg.TargetGroupArn),
+			Name:       aws.ToString(tg.TargetGroupName),
+			Protocol:   string(tg.Protocol),
+			Port:       aws.ToInt32(tg.Port),
+			HealthPath: aws.ToString(tg.HealthCheckPath),
+			Targets:    []Target{},
+		}
+		th, err := c.ELB.DescribeTargetHealth(ctx, &elbv2.DescribeTargetHealthInput{TargetGroupArn: tg.TargetGroupArn})
+		if err != nil {
+			return fmt.Errorf("describing target health: %w", err)
+		}
+		for _, d := range th.TargetHealthDescriptions {
+			t := Target{ID: aws.ToString(d.Target.Id)}
+			if d.TargetHealth != nil {
+				t.Health = string(d.TargetHealth.State)
+			}
+			o.Targets = append(o.Targets, t)
+		}
+		sort.Slice(o.Targets, func(i, j int) bool { return o.Targets[i].ID < o.Targets[j].ID })
+		s.TargetGroup = o
+	}
+	return nil
+}
+
+func discoverASG(ctx context.Context, c *awsclient.Clients, s *State, n names.Names) error {
+	out, err := c.AutoScaling.DescribeAutoScalingGroups(ctx, &autoscaling.DescribeAutoScalingGroupsInput{
+		AutoScalingGroupNames: []string{n.ASG()},
+	})
+	if err != nil {
+		return fmt.Errorf("describing Auto Scaling groups: %w", err)
+	}
+	if len(out.AutoScalingGroups) == 0 {
+		return nil
+	}
+	g := out.AutoScalingGroups[0]
+	o := &Group{
+		Name:              aws.ToString(g.AutoScalingGroupName),
+		Min:               aws.ToInt32(g.MinSize),
+		Max:               aws.ToInt32(g.MaxSize),
+		Desired:           aws.ToInt32(g.DesiredCapacity),
+		AZs:               g.AvailabilityZones,
+		TargetGroupARNs:   g.TargetGroupARNs,
+		HealthCheckType:   aws.ToString(g.HealthCheckType),
+		GracePeriod:       aws.ToInt32(g.HealthCheckGracePeriod),
+		CapacityRebalance: aws.ToBool(g.CapacityRebalance),
+	}
+	if z := aws.ToString(g.VPCZoneIdentifier); z != "" {
+		o.Subnets = strings.Split(z, ",")
+	}
+	if g.LaunchTemplate != nil {
+		o.TemplateVersion = aws.ToString(g.LaunchTemplate.Version)
+	}
+	for _, in := range g.Instances {
+		o.Instances = append(o.Instances, aws.ToString(in.InstanceId))
+		if o.InstanceType == "" {
+			o.InstanceType = aws.ToString(in.InstanceType)
+		}
+	}
+	sort.Strings(o.AZs)
+	pols, err := c.AutoScaling.DescribePolicies(ctx, &autoscaling.DescribePoliciesInput{AutoScalingGroupName: g.AutoScalingGroupName})
+	if err != nil {
+		return fmt.Errorf("describing scaling policies: %w", err)
+	}
+	for _, p := range pols.ScalingPolicies {
+		if aws.ToString(p.PolicyType) == "TargetTrackingScaling" {
+			o.TargetTracking = append(o.TargetTracking, aws.ToString(p.PolicyName))
+		}
+	}
+	s.Group = o
+	return nil
+}
+
+func discoverDelivery(ctx context.Context, c *awsclient.Clients, s *State, n names.Names) error {
+	id, err := c.STS.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err != nil {
+		return fmt.Errorf("checking AWS credentials (sts:GetCallerIdentity): %w", err)
+	}
+	s.Account = aws.ToString(id.Account)
+	bucket := n.Bucket(s.Account, s.Region)
+	if _, err := c.S3.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(bucket)}); err == nil {
+		s.Bucket = bucket
+	} else if !notFound(err, "NotFound", "NoSuchBucket", "404") {
+		var re interface{ HTTPStatusCode() int }
+		if !errors.As(err, &re) || re.HTTPStatusCode() != 404 {
+			return fmt.Errorf("checking bucket %s: %w", bucket, err)
+		}
+	}
+	if _, err := c.IAM.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(n.Role())}); err == nil {
+		s.Role = n.Role()
+	} else if !notFound(err, "NoSuchEntity") {
+		return fmt.Errorf("checking role %s: %w", n.Role(), err)
+	}
+	if _, err := c.IAM.GetInstanceProfile(ctx, &iam.GetInstanceProfileInput{InstanceProfileName: aws.String(n.InstanceProfile())}); err == nil {
+		s.InstanceProfile = n.InstanceProfile()
+	} else if !notFound(err, "NoSuchEntity") {
+		return fmt.Errorf("checking instance profile %s: %w", n.InstanceProfile(), err)
+	}
+	return nil
+}
+
+func discoverDNS(ctx context.Context, c *awsclient.Clients, s *State) error {
+	name, zone := s.Network.Tags[TagDNSName], s.Network.Tags[TagDNSZone]
+	if name == "" || zone == "" {
+		return nil
+	}
+	z, err := c.Route53.GetHostedZone(ctx, &route53.GetHostedZoneInput{Id: aws.String(zone)})
+	if err != nil {
+		if notFound(err, "NoSuchHostedZone") {
+			return nil
+		}
+		return fmt.Errorf("reading hosted zone %s: %w", zone, err)
+	}
+	d := &DNS{ZoneID: zone, ZoneName: strings.TrimSuffix(aws.ToString(z.HostedZone.Name), "."), Name: name}
+	tags, err := c.Route53.ListTagsForResource(ctx, &route53.ListTagsForResourceInput{
+		ResourceId: aws.String(strings.TrimPrefix(zone, "/hostedzone/")), ResourceType: r53types.TagResourceTypeHostedzone,
+	})
+	if err == nil && tags.ResourceTagSet != nil {
+		for _, t := range tags.ResourceTagSet.Tags {
+			if aws.ToString(t.Key) == names.TagApp && aws.ToString(t.Value) == s.App {
+				d.ZoneOwned = true
+			}
+		}
+	}
+	rr, err := FindRecord(ctx, c.Route53, zone, name)
+	if err != nil {
+		return err
+	}
+	if rr != nil {
+		d.Type = string(rr.Type)
+		d.TTL = aws.ToInt64(rr.TTL)
+		for _, v := range rr.ResourceRecords {
+			d.Values = append(d.Values, aws.ToString(v.Value))
+		}
+		sort.Strings(d.Values)
+		if rr.AliasTarget != nil {
+			d.AliasTarget = strings.TrimSuffix(aws.ToString(rr.AliasTarget.DNSName), ".")
+		}
+	}
+	s.DNS = d
+	return nil
+}
+
+// FindRecord returns the A or CNAME record set for name, or nil. The emulator
+// keeps duplicate record sets when a CREATE repeats, so the first match wins
+// and writers always UPSERT.
+func FindRecord(ctx context.Context, r53 *route53.Client, zone, name string) (*r53types.ResourceRecordSet, error) {
+	fqdn := strings.TrimSuffix(name, ".") + "."
+	out, err := r53.ListResourceRecordSets(ctx, &route53.ListResourceRecordSetsInput{
+		HostedZoneId: aws.String(zone), StartRecordName: aws.String(fqdn), MaxItems: aws.Int32(10),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing records of %s: %w", zone, err)
+	}
+	for _, rr := range out.ResourceRecordSets {
+		if !strings.EqualFold(aws.ToString(rr.Name), fqdn) {
+			continue
+		}
+		if rr.Type == r53types.RRTypeA || rr.Type == r53types.RRTypeCname {
+			rr := rr
+			return &rr, nil
+		}
+	}
+	return nil, nil
+}
+
+func discoverReserved(ctx context.Context, c *awsclient.Clients, s *State) error {
+	// Regional reservations apply to any matching instance in the account,
+	// so coverage counts every one of the type, not only those wtt bought.
+	typ := ""
+	if s.Group != nil {
+		typ = s.Group.InstanceType
+	}
+	if typ == "" && s.LaunchTemplate != nil {
+		typ = s.LaunchTemplate.InstanceType
+	}
+	if typ == "" {
+		return nil
+	}
+	out, err := c.EC2.DescribeReservedInstances(ctx, &ec2.DescribeReservedInstancesInput{Filters: []ec2types.Filter{
+		{Name: aws.String("instance-type"), Values: []string{typ}},
+		{Name: aws.String("state"), Values: []string{"active", "payment-pending"}},
+	}})
+	if err != nil {
+		return fmt.Errorf("describing Reserved Instances: %w", err)
+	}
+	for _, r := range out.ReservedInstances {
+		ri := Reserved{
+			ID:            aws.ToString(r.ReservedInstancesId),
+			InstanceType:  string(r.InstanceType),
+			Count:         aws.ToInt32(r.InstanceCount),
+			State:         string(r.State),
+			Scope:         string(r.Scope),
+			AZ:            aws.ToString(r.AvailabilityZone),
+			OfferingClass: string(r.OfferingClass),
+			OfferingType:  string(r.OfferingType),
+			FixedPrice:    float64(aws.ToFloat32(r.FixedPrice)),
+			Start:         aws.ToTime(r.Start),
+			End:           aws.ToTime(r.End),
+		}
+		for _, rc := range r.RecurringCharges {
+			ri.HourlyPrice += aws.ToFloat64(rc.Amount)
+		}
+		s.Reserved = append(s.Reserved, ri)
+	}
+	return nil
+}

@@ -1,0 +1,124 @@
+// Package plan holds a plan as a value: the steps that take an app from what
+// is observed to a target, each with the AWS calls it makes, the downtime it
+// causes and what it costs. The same value is printed by --dry-run and
+// walked by the executor, so what runs can never drift from what was shown.
+package plan
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/whatsthetime/wtt/pkg/pricing"
+)
+
+// Action is what a step does to its resource, in Terraform's notation.
+type Action string
+
+const (
+	Create  Action = "+"
+	Update  Action = "~"
+	Delete  Action = "-"
+	Replace Action = "±"
+	Buy     Action = "$"
+	Wait    Action = "…"
+)
+
+// Word names an action for JSON and summaries.
+func (a Action) Word() string {
+	switch a {
+	case Create:
+		return "create"
+	case Update:
+		return "update"
+	case Delete:
+		return "delete"
+	case Replace:
+		return "replace"
+	case Buy:
+		return "purchase"
+	case Wait:
+		return "wait"
+	}
+	return string(a)
+}
+
+// Step is one idempotent unit of work. Do observes before it acts, so a
+// step interrupted half-way, or run twice, converges on the same result.
+type Step struct {
+	Rung     string        `json:"rung"`
+	Action   Action        `json:"action"`
+	Resource string        `json:"resource"`
+	Detail   string        `json:"detail,omitempty"`
+	Calls    []string      `json:"calls"`
+	Downtime time.Duration `json:"-"`
+	// DowntimeNote says who sees the downtime and why.
+	DowntimeNote string   `json:"downtime,omitempty"`
+	Warnings     []string `json:"warnings,omitempty"`
+	// Upfront is money the step spends at once (Reserved Instances).
+	Upfront float64 `json:"upfront,omitempty"`
+
+	Do func(ctx context.Context, x *Exec) error `json:"-"`
+	// Check, when set, asks AWS to validate the step without doing it
+	// (EC2's DryRun), for --dry-run=server.
+	Check func(ctx context.Context, x *Exec) error `json:"-"`
+}
+
+// MarshalJSON shows downtime in seconds, not Go's nanoseconds.
+func (s *Step) MarshalJSON() ([]byte, error) {
+	type plain Step
+	return json.Marshal(struct {
+		*plain
+		DowntimeSeconds float64 `json:"downtimeSeconds"`
+	}{(*plain)(s), s.Downtime.Seconds()})
+}
+
+// Plan is the difference between observed state and a target.
+type Plan struct {
+	App       string   `json:"app"`
+	Region    string   `json:"region"`
+	Operation string   `json:"operation"`
+	From      string   `json:"from"`
+	To        string   `json:"to"`
+	Steps     []*Step  `json:"steps"`
+	Warnings  []string `json:"warnings,omitempty"`
+
+	CostBefore pricing.Estimate `json:"costBefore"`
+	CostAfter  pricing.Estimate `json:"costAfter"`
+	// Upfront is money spent at once (Reserved Instances).
+	Upfront float64 `json:"upfront,omitempty"`
+}
+
+// Empty reports whether there is nothing to do.
+func (p *Plan) Empty() bool { return len(p.Steps) == 0 }
+
+// Downtime is the total expected downtime users see.
+func (p *Plan) Downtime() time.Duration {
+	var d time.Duration
+	for _, s := range p.Steps {
+		d += s.Downtime
+	}
+	return d
+}
+
+// Counts summarises the plan as Terraform does: to add, change, destroy.
+func (p *Plan) Counts() (add, change, destroy int) {
+	for _, s := range p.Steps {
+		switch s.Action {
+		case Create, Buy:
+			add++
+		case Update, Replace:
+			change++
+		case Delete:
+			destroy++
+		}
+	}
+	return
+}
+
+// Destructive reports whether the plan deletes, replaces, spends money
+// up front or causes downtime: such a plan needs --yes off a terminal.
+func (p *Plan) Destructive() bool {
+	add, change, destroy := p.Counts()
+	return destroy > 0 || change > 0 || add > 0 || p.Upfront > 0 || p.Downtime() > 0
+}
