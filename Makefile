@@ -1,0 +1,51 @@
+# wtt — build, test and demo. `make demo` and `make test` need only Go and
+# Python 3 with moto (preinstalled on the project's machines).
+
+GO            ?= go
+PYTHON        ?= python3
+EMULATOR_PORT ?= 4566
+BIN           := bin
+VERSION       ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS       := -s -w -X github.com/whatsthetime/wtt/pkg/cli.Version=$(VERSION) \
+                 -X github.com/whatsthetime/wtt/pkg/cli.Commit=$(shell git rev-parse --short HEAD 2>/dev/null || echo none) \
+                 -X github.com/whatsthetime/wtt/pkg/cli.Date=$(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+
+.PHONY: all build test test-go test-emulator demo emulator bench lint clean
+
+all: build
+
+## build: bin/wtt and the linux time server it delivers (bin/whatsthetime-linux-amd64)
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/wtt ./cmd/wtt
+	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -ldflags '-s -w' -o $(BIN)/whatsthetime-linux-amd64 ./timeserver
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags '-s -w' -o $(BIN)/whatsthetime-linux-arm64 ./timeserver
+
+## test: every Go test (unit and end-to-end against a fresh emulator) and the emulator's own tests
+test: test-go test-emulator
+
+test-go:
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 40m ./...
+
+test-emulator:
+	$(PYTHON) -m unittest discover -s emulator -p 'test_*.py'
+
+## demo: the whole story on the local emulator, plans and status printed, then torn down
+demo: build
+	./scripts/demo.sh
+
+## emulator: the local AWS endpoint in the foreground on 127.0.0.1:$(EMULATOR_PORT)
+emulator:
+	$(PYTHON) emulator/wtt_emulator.py --host 127.0.0.1 --port $(EMULATOR_PORT)
+
+## bench: the time server's throughput and the planner's call counts
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./timeserver/ ./pkg/...
+	./bench/timeserver.sh
+
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+	$(GO) vet ./...
+
+clean:
+	rm -rf $(BIN) dist

@@ -1,0 +1,105 @@
+// Package e2e runs the real wtt binary against the AWS emulator (or, with
+// WTT_E2E_ENDPOINT, any AWS-compatible endpoint) as testscript scripts, and
+// checks what each command did through the AWS SDK directly.
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/whatsthetime/wtt/pkg/emulatortest"
+)
+
+var binDir string
+
+// TestMain builds wtt and the linux time server once; every script runs
+// the same binaries, as a user would.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "wtt-e2e-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binDir = dir
+	root, err := emulatortest.RepoRoot()
+	if err == nil {
+		err = build(root, filepath.Join(dir, "wtt"), "./cmd/wtt", runtime.GOOS, runtime.GOARCH)
+	}
+	if err == nil {
+		err = build(root, filepath.Join(dir, "whatsthetime-linux-amd64"), "./timeserver", "linux", "amd64")
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "building binaries:", err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func build(root, out, pkg, goos, goarch string) error {
+	cmd := exec.Command("go", "build", "-o", out, pkg)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "GOOS="+goos, "GOARCH="+goarch, "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
+	}
+	return nil
+}
+
+// TestScripts runs e2e/testdata/script/*.txtar. Each script gets its own
+// app name, so scripts share one emulator without seeing each other.
+func TestScripts(t *testing.T) {
+	emu := emulatortest.Start(t)
+	testscript.Run(t, testscript.Params{
+		Dir:                 "testdata/script",
+		RequireExplicitExec: true,
+		Setup: func(env *testscript.Env) error {
+			env.Setenv("PATH", binDir+string(os.PathListSeparator)+env.Getenv("PATH"))
+			for _, kv := range emu.Env() {
+				k, v, _ := strings.Cut(kv, "=")
+				env.Setenv(k, v)
+			}
+			app := appName(env.WorkDir)
+			env.Setenv("WTT_APP", app)
+			env.Setenv("APP", app)
+			env.Setenv("WTT_CALL_LOG", filepath.Join(env.WorkDir, "calls.log"))
+			env.Setenv("WTT_MAX_BACKOFF", "200ms")
+			env.Setenv("HOME", env.WorkDir)
+			env.Setenv("NO_COLOR", "1")
+			env.Values[checkerKey{}] = newChecker(emu.AWSConfig(t), app)
+			return nil
+		},
+		Cmds: checkCommands(),
+	})
+}
+
+// appName derives a short, valid, unique app name from the script's work
+// directory (testscript names it after the script).
+func appName(workdir string) string {
+	base := filepath.Base(workdir)
+	base = strings.TrimPrefix(base, "script-")
+	var b strings.Builder
+	b.WriteString("e2e-")
+	for _, r := range strings.ToLower(base) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+			b.WriteRune(r)
+		case b.Len() > 0 && !strings.HasSuffix(b.String(), "-"):
+			b.WriteRune('-')
+		}
+	}
+	name := strings.Trim(b.String(), "-")
+	if len(name) > 24 {
+		name = strings.Trim(name[:24], "-")
+	}
+	return name
+}

@@ -1,0 +1,963 @@
+#!/usr/bin/env python3
+"""wtt emulator: moto's server plus the few AWS behaviours wtt needs that moto lacks.
+
+Usage:
+    python3 emulator/wtt_emulator.py [--host 127.0.0.1] [--port 5000] [--quiet]
+
+The program imports moto, patches moto's own response classes and models (all
+state stays in moto's backends, so POST /moto-api/reset clears it), then runs
+moto's server in the foreground. SIGTERM and SIGINT stop it cleanly.
+
+Responses are produced by moto's serializer from botocore's service models, so
+they have AWS's wire shapes (EC2 query XML in the 2016-11-15 namespace, Auto
+Scaling XML in the 2011-01-01 namespace) and parse in aws-sdk-go-v2 and boto3.
+
+See docs/emulator.md for what each addition does and does not emulate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import re
+import signal
+import sys
+import uuid
+from collections import Counter
+from datetime import timedelta
+from typing import Any
+
+# AWS-managed IAM policies (AmazonSSMManagedInstanceCore, which wtt attaches
+# to the instance role for Session Manager access) exist in every account;
+# moto loads them only when asked.
+os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+
+import moto
+import moto.ec2.models as ec2_models
+import moto.ec2.models.tags as ec2_tag_models
+import moto.ec2.utils as ec2_utils
+from moto.autoscaling.exceptions import AutoscalingClientError
+from moto.autoscaling.models import (
+    ASG_NAME_TAG,
+    AutoScalingBackend,
+    FakeAutoScalingGroup,
+    InstanceState,
+)
+from moto.autoscaling.responses import AutoScalingResponse
+from moto.core.responses import ActionResult
+from moto.core.utils import utcnow
+from moto.ec2.exceptions import EC2ClientError, MissingParameterError
+from moto.ec2.responses import EC2Response
+from moto.ec2.utils import parse_user_data
+
+# ---------------------------------------------------------------------------
+# Registry of additions: (what it emulates, installer function name).
+# Each installer is defined further down, one function per addition, and is
+# called once by install_additions() before the server starts.
+# ---------------------------------------------------------------------------
+ADDITIONS: tuple[tuple[str, str], ...] = (
+    ("ec2:DescribeReservedInstancesOfferings parameters, filters, Scope, more types", "add_reserved_instances_offerings"),
+    ("ec2:PurchaseReservedInstancesOffering", "add_purchase_reserved_instances_offering"),
+    ("ec2:DescribeReservedInstances", "add_describe_reserved_instances"),
+    ("ec2:CreateTags/DeleteTags/DescribeTags on Reserved Instance ids", "add_reserved_instance_tagging"),
+    ("ec2:CreateLaunchTemplateVersion SourceVersion + UserData", "add_launch_template_version_source"),
+    ("autoscaling: instances spread over subnets/AZs, launched with the template's settings", "add_asg_instance_placement"),
+    ("autoscaling: scale-in keeps AZs balanced (Default termination policy)", "add_asg_balanced_scale_in"),
+    ("autoscaling: target-group membership follows the group", "add_asg_target_group_sync"),
+    ("autoscaling:StartInstanceRefresh", "add_start_instance_refresh"),
+    ("autoscaling:DescribeInstanceRefreshes", "add_describe_instance_refreshes"),
+    ("autoscaling:CancelInstanceRefresh", "add_cancel_instance_refresh"),
+)
+
+# ===========================================================================
+# Reserved Instances (EC2)
+# ===========================================================================
+
+# AWS Reserved Instance ids are UUIDs, e.g. "af9f760e-6f91-4559-85f7-4980eexample".
+_RI_ID_RE = re.compile(
+    r"\A[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z", re.I
+)
+
+
+def _reserved_instances(ec2_backend: Any) -> dict[str, dict[str, Any]]:
+    """The Reserved Instances of one account+region, kept on moto's EC2 backend."""
+    store = getattr(ec2_backend, "wtt_reserved_instances", None)
+    if store is None:
+        store = {}
+        ec2_backend.wtt_reserved_instances = store
+    return store
+
+
+def _ri_state(ri: dict[str, Any]) -> str:
+    if ri["State"] == "active" and utcnow() >= ri["End"]:
+        return "retired"
+    return ri["State"]
+
+
+def _ri_view(ec2_backend: Any, ri: dict[str, Any]) -> dict[str, Any]:
+    """The AWS ReservedInstances structure for one record (tags and state live)."""
+    view = {k: v for k, v in ri.items() if not k.startswith("_")}
+    view["State"] = _ri_state(ri)
+    tags = ec2_backend.tags.get(ri["ReservedInstancesId"], {})
+    view["Tags"] = [{"Key": k, "Value": v} for k, v in tags.items()]
+    return view
+
+
+# Instance types moto has no offerings for, with an illustrative on-demand-like
+# hourly rate. Offerings for them are appended after moto's own, so moto's ids
+# ("<region>-ri-off-0001"...) are unchanged.
+_EXTRA_OFFERING_TYPES = {
+    "t2.nano": 0.0046,
+    "t2.small": 0.018,
+    "t3.nano": 0.0041,
+    "t3.micro": 0.0082,
+    "t3.medium": 0.0329,
+    "t4g.micro": 0.0067,
+}
+_UPFRONT_SHARE = {"No Upfront": 0.0, "Partial Upfront": 0.5, "All Upfront": 1.0}
+
+
+def _extra_offerings(region: str, zones: list[str], first_number: int) -> list[dict[str, Any]]:
+    from moto.ec2.models.reserved_instances import ReservedInstancesOffering
+
+    out = []
+    number = first_number
+    for itype, hourly in _EXTRA_OFFERING_TYPES.items():
+        for zone in [*zones, None]:
+            for otype, share in _UPFRONT_SHARE.items():
+                yearly = hourly * 8760 * 0.6  # a one-year standard RI saves ~40%
+                out.append(
+                    ReservedInstancesOffering(
+                        ReservedInstancesOfferingId=f"{region}-ri-off-{number:04d}",
+                        InstanceType=itype,
+                        AvailabilityZone=zone,
+                        ProductDescription="Linux/UNIX",
+                        Duration=31536000,
+                        UsagePrice=round(hourly * 0.6 * (1 - share), 4),
+                        FixedPrice=round(yearly * share, 2),
+                        CurrencyCode="USD",
+                        InstanceTenancy="default",
+                        OfferingClass="standard",
+                        OfferingType=otype,
+                        Marketplace=False,
+                    )
+                )
+                number += 1
+    return out
+
+
+def _offering_view(offering: dict[str, Any]) -> dict[str, Any]:
+    view = dict(offering)
+    view.setdefault("Scope", "Availability Zone" if offering.get("AvailabilityZone") else "Region")
+    return view
+
+
+# DescribeReservedInstancesOfferings filter name -> getter on an offering view.
+_OFFERING_FILTERS: dict[str, Any] = {
+    "availability-zone": lambda o: o.get("AvailabilityZone"),
+    "duration": lambda o: str(o["Duration"]),
+    "fixed-price": lambda o: float(o["FixedPrice"]),
+    "instance-type": lambda o: o["InstanceType"],
+    "marketplace": lambda o: str(bool(o.get("Marketplace"))).lower(),
+    "product-description": lambda o: o["ProductDescription"],
+    "reserved-instances-offering-id": lambda o: o["ReservedInstancesOfferingId"],
+    "scope": lambda o: o["Scope"],
+    "usage-price": lambda o: float(o["UsagePrice"]),
+    # Not an AWS filter name, but moto's own DescribeReservedInstancesOfferings accepts it.
+    "offering-type": lambda o: o["OfferingType"],
+}
+
+
+def _value_matches(value: Any, values: list[str]) -> bool:
+    if isinstance(value, float):
+        try:
+            return any(float(v) == value for v in values)
+        except ValueError:
+            return False
+    return value in values
+
+
+def add_reserved_instances_offerings() -> None:
+    """DescribeReservedInstancesOfferings: honour the request parameters
+    (InstanceType, AvailabilityZone, ProductDescription, OfferingType,
+    OfferingClass, InstanceTenancy, Min/MaxDuration, ReservedInstancesOfferingIds),
+    AWS's filters, MaxResults/NextToken (default page 100), report Scope, and
+    offer more instance types (_EXTRA_OFFERING_TYPES).
+
+    moto ignores every request parameter (so asking for one instance type
+    returns all offerings), answers nothing for any filter it does not know,
+    never sets Scope and only offers t2.micro, t3.small and m5.large.
+    """
+    from moto.ec2.models.reserved_instances import ReservedInstancesBackend
+
+    orig_ensure = ReservedInstancesBackend._ensure_reserved_offerings
+
+    def _ensure_reserved_offerings(self: Any) -> None:
+        if getattr(self, "_ri_offerings_generated", False):
+            return
+        orig_ensure(self)
+        offerings = self._ri_offerings[self.region_name]
+        zones = [z.name for z in self.describe_availability_zones()]
+        offerings.extend(_extra_offerings(self.region_name, zones, len(offerings) + 1))
+
+    def describe_reserved_instances_offerings(self: EC2Response) -> ActionResult:
+        filters = self._filters_from_querystring()
+        wanted = {
+            "InstanceType": self._get_param("InstanceType"),
+            "AvailabilityZone": self._get_param("AvailabilityZone"),
+            "ProductDescription": self._get_param("ProductDescription"),
+            "OfferingType": self._get_param("OfferingType"),
+            "OfferingClass": self._get_param("OfferingClass"),
+            "InstanceTenancy": self._get_param("InstanceTenancy"),
+        }
+        ids = self._get_param("ReservedInstancesOfferingIds", []) or []
+        min_duration = self._get_param("MinDuration")
+        max_duration = self._get_param("MaxDuration")
+        max_results = int(self._get_param("MaxResults") or 100)
+        token = self._get_param("NextToken")
+        self.error_on_dryrun()
+        for name in filters:
+            if name not in _OFFERING_FILTERS:
+                raise EC2ClientError("InvalidParameterValue", f"The filter '{name}' is invalid")
+
+        result = []
+        for offering in self.ec2_backend.describe_reserved_instances_offerings():
+            view = _offering_view(offering)
+            if any(v and view.get(k) != v for k, v in wanted.items()):
+                continue
+            if ids and view["ReservedInstancesOfferingId"] not in ids:
+                continue
+            if min_duration is not None and view["Duration"] < int(min_duration):
+                continue
+            if max_duration is not None and view["Duration"] > int(max_duration):
+                continue
+            if all(_value_matches(_OFFERING_FILTERS[n](view), v) for n, v in filters.items()):
+                result.append(view)
+        start = int(token) if token and str(token).isdigit() else 0
+        page = result[start : start + max_results]
+        next_token = str(start + max_results) if start + max_results < len(result) else None
+        return ActionResult({"ReservedInstancesOfferings": page, "NextToken": next_token})
+
+    ReservedInstancesBackend._ensure_reserved_offerings = _ensure_reserved_offerings  # type: ignore[method-assign]
+    EC2Response.describe_reserved_instances_offerings = describe_reserved_instances_offerings  # type: ignore[method-assign]
+
+
+def add_purchase_reserved_instances_offering() -> None:
+    """PurchaseReservedInstancesOffering: record an active RI built from the offering.
+
+    The offering is looked up in the list moto's DescribeReservedInstancesOfferings
+    returns (moto generates it once per backend with stable ids such as
+    "us-east-1-ri-off-0019"), so every priced field matches what the caller saw.
+    """
+
+    def purchase_reserved_instances_offering(self: EC2Response) -> ActionResult:
+        offering_id = self._get_param("ReservedInstancesOfferingId")
+        count = self._get_param("InstanceCount")
+        limit = self._get_param("LimitPrice") or {}
+        if not offering_id:
+            raise MissingParameterError("ReservedInstancesOfferingId")
+        if count is None:
+            raise MissingParameterError("InstanceCount")
+        count = int(count)
+        if count < 1:
+            raise EC2ClientError(
+                "InvalidParameterValue",
+                f"Value ({count}) for parameter instanceCount is invalid. "
+                "Instance count must be at least 1.",
+            )
+        offering = next(
+            (
+                o
+                for o in self.ec2_backend.describe_reserved_instances_offerings()
+                if o["ReservedInstancesOfferingId"] == offering_id
+            ),
+            None,
+        )
+        if offering is None:
+            raise EC2ClientError(
+                "InvalidReservedInstancesOfferingId",
+                f"The Reserved Instances offering '{offering_id}' does not exist.",
+            )
+        fixed = float(offering.get("FixedPrice") or 0.0)
+        if limit.get("Amount") is not None and fixed * count > float(limit["Amount"]):
+            raise EC2ClientError(
+                "ReservedInstancesLimitPriceExceeded",
+                f"The upfront price of {fixed * count} "
+                f"{offering.get('CurrencyCode', 'USD')} exceeds the limit price "
+                f"of {limit['Amount']} {limit.get('CurrencyCode', 'USD')}.",
+            )
+        self.error_on_dryrun()
+
+        start = utcnow()
+        duration = int(offering.get("Duration") or 0)
+        zone = offering.get("AvailabilityZone")
+        ri_id = str(uuid.uuid4())
+        _reserved_instances(self.ec2_backend)[ri_id] = {
+            "ReservedInstancesId": ri_id,
+            "InstanceType": offering.get("InstanceType"),
+            "AvailabilityZone": zone,
+            "Scope": offering.get("Scope")
+            or ("Availability Zone" if zone else "Region"),
+            "Start": start,
+            "End": start + timedelta(seconds=duration),
+            "Duration": duration,
+            "FixedPrice": fixed,
+            "UsagePrice": float(offering.get("UsagePrice") or 0.0),
+            "InstanceCount": count,
+            "ProductDescription": offering.get("ProductDescription"),
+            "State": "active",
+            "InstanceTenancy": offering.get("InstanceTenancy", "default"),
+            "CurrencyCode": offering.get("CurrencyCode", "USD"),
+            "OfferingType": offering.get("OfferingType"),
+            "OfferingClass": offering.get("OfferingClass", "standard"),
+            "RecurringCharges": copy.deepcopy(offering.get("RecurringCharges") or []),
+            "_OfferingId": offering_id,
+        }
+        return ActionResult({"ReservedInstancesId": ri_id})
+
+    EC2Response.purchase_reserved_instances_offering = purchase_reserved_instances_offering  # type: ignore[method-assign]
+
+
+# Filter name -> function(record view) returning the comparable string value(s).
+_RI_FILTERS: dict[str, Any] = {
+    "availability-zone": lambda ri: ri.get("AvailabilityZone"),
+    "duration": lambda ri: str(ri["Duration"]),
+    "fixed-price": lambda ri: ri["FixedPrice"],
+    "instance-type": lambda ri: ri["InstanceType"],
+    "product-description": lambda ri: ri["ProductDescription"],
+    "reserved-instances-id": lambda ri: ri["ReservedInstancesId"],
+    "scope": lambda ri: ri["Scope"],
+    "state": lambda ri: ri["State"],
+    "usage-price": lambda ri: ri["UsagePrice"],
+}
+
+
+def _ri_matches(ri: dict[str, Any], name: str, values: list[str]) -> bool:
+    tags = {t["Key"]: t["Value"] for t in ri["Tags"]}
+    if name == "tag-key":
+        return any(v in tags for v in values)
+    if name.startswith("tag:"):
+        return tags.get(name[4:]) in values
+    getter = _RI_FILTERS.get(name)
+    if getter is None:
+        raise EC2ClientError("InvalidParameterValue", f"The filter '{name}' is invalid")
+    return _value_matches(getter(ri), values)
+
+
+def add_describe_reserved_instances() -> None:
+    """DescribeReservedInstances: ids, Filters, OfferingClass and OfferingType."""
+
+    def describe_reserved_instances(self: EC2Response) -> ActionResult:
+        ids = self._get_param("ReservedInstancesIds", []) or []
+        filters = self._filters_from_querystring()
+        offering_class = self._get_param("OfferingClass")
+        offering_type = self._get_param("OfferingType")
+        self.error_on_dryrun()
+
+        store = _reserved_instances(self.ec2_backend)
+        missing = [i for i in ids if i not in store]
+        if missing:
+            raise EC2ClientError(
+                "InvalidReservedInstancesId",
+                f"Invalid Reserved Instance id(s): {', '.join(missing)}",
+            )
+        result = []
+        for ri in store.values():
+            if ids and ri["ReservedInstancesId"] not in ids:
+                continue
+            view = _ri_view(self.ec2_backend, ri)
+            if offering_class and view["OfferingClass"] != offering_class:
+                continue
+            if offering_type and view["OfferingType"] != offering_type:
+                continue
+            if all(_ri_matches(view, n, v) for n, v in filters.items()):
+                result.append(view)
+        return ActionResult({"ReservedInstances": result})
+
+    EC2Response.describe_reserved_instances = describe_reserved_instances  # type: ignore[method-assign]
+
+
+def add_reserved_instance_tagging() -> None:
+    """Let CreateTags/DeleteTags/DescribeTags accept the UUID ids of Reserved Instances.
+
+    moto knows a resource type "reserved-instance" but only for undashed hex
+    ids, raises NotImplementedError when asked whether one exists, and names
+    the type "reserved-instance" where AWS says "reserved-instances".
+    """
+    orig_get_prefix = ec2_utils.get_prefix
+    orig_is_valid = ec2_utils.is_valid_resource_id
+    orig_exist = ec2_models.EC2Backend.do_resources_exist
+
+    def get_prefix(resource_id: str) -> str:
+        if _RI_ID_RE.match(resource_id):
+            return ec2_utils.EC2_RESOURCE_TO_PREFIX["reserved-instance"]
+        return orig_get_prefix(resource_id)
+
+    def is_valid_resource_id(resource_id: str) -> bool:
+        return bool(_RI_ID_RE.match(resource_id)) or orig_is_valid(resource_id)
+
+    def do_resources_exist(self: Any, resource_ids: list[str]) -> bool:
+        ri_ids = [r for r in resource_ids if _RI_ID_RE.match(r)]
+        unknown = [r for r in ri_ids if r not in _reserved_instances(self)]
+        if unknown:
+            raise EC2ClientError(
+                "InvalidReservedInstancesId",
+                f"Invalid Reserved Instance id(s): {', '.join(unknown)}",
+            )
+        rest = [r for r in resource_ids if r not in ri_ids]
+        return orig_exist(self, rest) if rest else True
+
+    for module in (ec2_utils, ec2_models, ec2_tag_models):
+        module.get_prefix = get_prefix  # type: ignore[attr-defined]
+    for module in (ec2_utils, ec2_models):
+        module.is_valid_resource_id = is_valid_resource_id  # type: ignore[attr-defined]
+    ec2_models.EC2Backend.do_resources_exist = do_resources_exist  # type: ignore[method-assign]
+    # DescribeTags reports (and filters on) AWS's resource type name.
+    ec2_utils.EC2_PREFIX_TO_RESOURCE[ec2_utils.EC2_RESOURCE_TO_PREFIX["reserved-instance"]] = (
+        "reserved-instances"
+    )
+
+
+# ===========================================================================
+# Launch templates (EC2)
+# ===========================================================================
+
+
+def add_launch_template_version_source() -> None:
+    """CreateLaunchTemplateVersion: honour SourceVersion and decode UserData.
+
+    moto ignores SourceVersion (the new version holds only the given data) and
+    stores UserData as a plain string, which breaks Auto Scaling launches from
+    that version. Here the source version's data is copied and each top-level
+    field given in LaunchTemplateData replaces the source's field (AWS: "launch
+    template parameters in LaunchTemplateData take precedence").
+    """
+
+    def create_launch_template_version(self: EC2Response) -> ActionResult:
+        name = self._get_param("LaunchTemplateName")
+        tmpl_id = self._get_param("LaunchTemplateId")
+        if tmpl_id:
+            template = self.ec2_backend.get_launch_template(tmpl_id)
+        elif name:
+            template = self.ec2_backend.get_launch_template_by_name(name)
+        else:
+            raise MissingParameterError("LaunchTemplateId or LaunchTemplateName")
+        description = self._get_param("VersionDescription")
+        given = self._get_param("LaunchTemplateData", {}) or {}
+        source = self._get_param("SourceVersion")
+        self.error_on_dryrun()
+
+        data: dict[str, Any] = {}
+        if source is not None:
+            data = copy.deepcopy(template.get_version(source).data)
+        data.update(given)
+        if isinstance(data.get("UserData"), (str, bytes)):
+            data["UserData"] = parse_user_data(data["UserData"])
+        if data.get("UserData") is None:
+            data.pop("UserData", None)
+
+        version = template.create_version(data, description)
+        return ActionResult(
+            {
+                "LaunchTemplateVersion": {
+                    "CreateTime": version.create_time,
+                    "CreatedBy": f"arn:{self.partition}:iam::{self.current_account}:root",
+                    "DefaultVersion": template.is_default(version),
+                    "LaunchTemplateData": version.data,
+                    "LaunchTemplateId": template.id,
+                    "LaunchTemplateName": template.name,
+                    "VersionDescription": version.description,
+                    "VersionNumber": version.number,
+                }
+            }
+        )
+
+    EC2Response.create_launch_template_version = create_launch_template_version  # type: ignore[method-assign]
+
+
+# ===========================================================================
+# Auto Scaling groups: placement, scale-in, target groups
+# ===========================================================================
+
+
+def _group_lt_version(group: FakeAutoScalingGroup) -> Any:
+    """The launch template version the group launches from now, or None."""
+    if group.ec2_launch_template is None:
+        return None
+    return group.ec2_launch_template.get_version(group.launch_template_version)
+
+
+def _live_states(group: FakeAutoScalingGroup) -> list[InstanceState]:
+    return [
+        s
+        for s in group.instance_states
+        if s.instance.state not in ("terminated", "shutting-down")
+    ]
+
+
+def _next_placement(group: FakeAutoScalingGroup) -> tuple[str | None, str]:
+    """(subnet id or None, AZ) for the next instance: the least-used AZ first,
+    then the least-used subnet, ties broken by the group's own ordering."""
+    az_count: Counter[str] = Counter()
+    subnet_count: Counter[str] = Counter()
+    for state in _live_states(group):
+        az_count[state.instance.availability_zone] += 1
+        subnet_count[state.instance.subnet_id] += 1
+    if group.vpc_zone_identifier:
+        subnet_ids = [s.strip() for s in group.vpc_zone_identifier.split(",") if s.strip()]
+        ec2 = group.autoscaling_backend.ec2_backend
+        zone = {s.id: s.availability_zone for s in ec2.describe_subnets(subnet_ids=subnet_ids)}
+        best = min(
+            range(len(subnet_ids)),
+            key=lambda i: (az_count[zone[subnet_ids[i]]], subnet_count[subnet_ids[i]], i),
+        )
+        return subnet_ids[best], zone[subnet_ids[best]]
+    zones = list(group.availability_zones)
+    best = min(range(len(zones)), key=lambda i: (az_count[zones[i]], i))
+    return None, zones[best]
+
+
+def _as_bool(value: Any) -> bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    return str(value).lower() == "true"
+
+
+def _template_launch_kwargs(group: FakeAutoScalingGroup, version: Any) -> dict[str, Any]:
+    """run_instances() arguments taken from a launch template version."""
+    data = version.data
+    sg_ids = list(data.get("SecurityGroupIds") or [])
+    nics = data.get("NetworkInterfaces") or []
+    nic0 = next((n for n in nics if int(n.get("DeviceIndex", 0) or 0) == 0), None)
+    public_ip = None
+    if nic0:
+        sg_ids += list(nic0.get("Groups") or [])
+        public_ip = _as_bool(nic0.get("AssociatePublicIpAddress"))
+    user_data = data.get("UserData")
+    if isinstance(user_data, (str, bytes)):
+        user_data = parse_user_data(user_data)
+    monitoring = (data.get("Monitoring") or {}).get("Enabled")
+    return {
+        "image_id": version.image_id,
+        "user_data": user_data,
+        "security_group_names": list(data.get("SecurityGroups") or []),
+        "security_group_ids": list(dict.fromkeys(sg_ids)),
+        # None lets moto fall back to the subnet's MapPublicIpOnLaunch, as AWS does.
+        "associate_public_ip": public_ip,
+        "metadata_options": dict(data.get("MetadataOptions") or {}),
+        "key_name": data.get("KeyName"),
+        "instance_type": version.instance_type or "m1.small",
+        "ebs_optimized": bool(_as_bool(data.get("EbsOptimized"))),
+        "monitoring_state": "enabled" if _as_bool(monitoring) else "disabled",
+        "launch_template": {
+            "LaunchTemplateId": version.template.id,
+            "Version": str(version.number),
+        },
+        "profile": data.get("IamInstanceProfile") or {},
+    }
+
+
+def _config_launch_kwargs(group: FakeAutoScalingGroup) -> dict[str, Any]:
+    """run_instances() arguments taken from a launch configuration (moto's rules)."""
+    lc = group.launch_config
+    return {
+        "image_id": lc.image_id,
+        "user_data": lc.user_data,
+        "security_group_names": list(lc.security_groups or []),
+        "security_group_ids": [],
+        "associate_public_ip": lc.associate_public_ip_address,
+        "metadata_options": dict(lc.metadata_options or {})
+        if isinstance(lc.metadata_options, dict)
+        else {},
+        "key_name": lc.key_name,
+        "instance_type": lc.instance_type,
+        "ebs_optimized": bool(lc.ebs_optimized),
+        "monitoring_state": "enabled" if lc.instance_monitoring_enabled else "disabled",
+        "launch_config": lc,
+        "profile": {"Name": lc.iam_instance_profile} if lc.iam_instance_profile else {},
+    }
+
+
+def _launch_one(group: FakeAutoScalingGroup, tags: dict[str, str]) -> InstanceState:
+    ec2 = group.autoscaling_backend.ec2_backend
+    version = _group_lt_version(group)
+    if version is not None:
+        args = _template_launch_kwargs(group, version)
+    else:
+        args = _config_launch_kwargs(group)
+    subnet_id, zone = _next_placement(group)
+    image_id = args.pop("image_id")
+    user_data = args.pop("user_data")
+    sg_names = args.pop("security_group_names")
+    profile = args.pop("profile")
+    reservation = ec2.run_instances(
+        image_id,
+        1,
+        user_data,
+        sg_names,
+        tags={"instance": dict(tags)},
+        placement=zone,
+        subnet_id=subnet_id,
+        region_name=group.region,
+        is_instance_type_default=False,
+        **args,
+    )
+    instance = reservation.instances[0]
+    if profile.get("Arn") or profile.get("Name"):
+        try:
+            ec2.associate_iam_instance_profile(
+                instance_id=instance.id,
+                iam_instance_profile_name=profile.get("Name"),
+                iam_instance_profile_arn=profile.get("Arn"),
+            )
+        except Exception:  # profile unknown to moto's IAM: launch without it
+            pass
+    instance.autoscaling_group = group
+    instance.wtt_lt_version = version.number if version is not None else None
+    state = InstanceState(
+        instance, protected_from_scale_in=group.new_instances_protected_from_scale_in
+    )
+    group.instance_states.append(state)
+    return state
+
+
+def add_asg_instance_placement() -> None:
+    """Auto Scaling launches: balanced over the group's subnets/AZs, and with the
+    launch template version's security groups (SecurityGroupIds, SecurityGroups,
+    NetworkInterfaces[0].Groups), AssociatePublicIpAddress (absent: the subnet's
+    MapPublicIpOnLaunch), MetadataOptions, KeyName, IamInstanceProfile,
+    Monitoring and EbsOptimized. Instances remember the template version they
+    were launched from, which DescribeAutoScalingInstances/Groups report.
+
+    moto puts every instance in the first subnet, reads security groups only
+    from the template's default version, always sets a public IP and ignores
+    MetadataOptions.
+    """
+
+    def replace_autoscaling_group_instances(
+        self: FakeAutoScalingGroup, count_needed: int, propagated_tags: dict[str, str]
+    ) -> None:
+        tags = dict(propagated_tags)
+        tags[ASG_NAME_TAG] = self.name
+        version = _group_lt_version(self)
+        if version is not None:
+            tags.update(version.instance_tags)
+        for _ in range(count_needed):
+            _launch_one(self, tags)
+
+    def launch_template(self: InstanceState) -> dict[str, Any] | None:
+        group = self.auto_scaling_group
+        if group is None or group.ec2_launch_template is None:
+            return None
+        number = getattr(self.instance, "wtt_lt_version", None)
+        if number is None:
+            number = group.ec2_launch_template.default_version_number
+        return {
+            "LaunchTemplateId": group.ec2_launch_template.id,
+            "LaunchTemplateName": group.ec2_launch_template.name,
+            "Version": str(number),
+        }
+
+    FakeAutoScalingGroup.replace_autoscaling_group_instances = replace_autoscaling_group_instances  # type: ignore[method-assign]
+    InstanceState.launch_template = property(launch_template)  # type: ignore[assignment,method-assign]
+
+
+def _scale_in_victims(group: FakeAutoScalingGroup, count: int) -> list[InstanceState]:
+    """Approximates the Default termination policy: from the AZ with the most
+    instances, prefer instances not on the group's current launch template
+    version, then the oldest."""
+    in_service = [s for s in group.instance_states if s.lifecycle_state == "InService"]
+    per_az = Counter(s.instance.availability_zone for s in in_service)
+    version = _group_lt_version(group)
+    current = version.number if version is not None else None
+    pool = [s for s in in_service if not s.protected_from_scale_in]
+    victims: list[InstanceState] = []
+    while pool and len(victims) < count:
+        zones = {s.instance.availability_zone for s in pool}
+        zone = max(zones, key=lambda z: (per_az[z], z))
+        in_zone = [s for s in pool if s.instance.availability_zone == zone]
+        victim = min(
+            in_zone,
+            key=lambda s: (
+                0 if getattr(s.instance, "wtt_lt_version", current) != current else 1,
+                s.instance.launch_time,
+            ),
+        )
+        victims.append(victim)
+        pool.remove(victim)
+        per_az[zone] -= 1
+    return victims
+
+
+def add_asg_balanced_scale_in() -> None:
+    """Scale-in (SetDesiredCapacity, UpdateAutoScalingGroup, ExecutePolicy...)
+    removes instances so the AZs stay balanced; moto removes the first ones in
+    its list, which can empty an AZ."""
+    orig = FakeAutoScalingGroup.set_desired_capacity
+
+    def set_desired_capacity(self: FakeAutoScalingGroup, new_capacity: int | None) -> None:
+        target = new_capacity if new_capacity is not None else self.min_size
+        mixed = self.mixed_instances_policy and len(
+            self.mixed_instances_policy.get("LaunchTemplate", {}).get("Overrides", [])
+        )
+        if target is not None and not mixed:
+            excess = len(self.active_instances()) - int(target)
+            if excess > 0:
+                victims = _scale_in_victims(self, excess)
+                # moto removes the first unprotected states of the list.
+                self.instance_states = victims + [
+                    s for s in self.instance_states if s not in victims
+                ]
+        orig(self, new_capacity)
+
+    FakeAutoScalingGroup.set_desired_capacity = set_desired_capacity  # type: ignore[method-assign]
+
+
+def _sync_target_groups(group: FakeAutoScalingGroup) -> None:
+    """Deregister, from the group's target groups, instances that have left the group."""
+    current = {s.instance.id for s in group.instance_states}
+    known: set[str] = getattr(group, "wtt_members", set())
+    gone = known - current
+    if gone:
+        elbv2 = group.autoscaling_backend.elbv2_backend
+        for arn in group.target_group_arns or []:
+            target_group = elbv2.target_groups.get(arn)
+            if target_group is None:
+                continue
+            ids = [i for i in gone if i in target_group.targets]
+            if ids:
+                target_group.deregister([{"Id": i} for i in ids])
+    group.wtt_members = current
+
+
+def add_asg_target_group_sync() -> None:
+    """Instances leaving a group (scale-in, detach, delete, refresh) are
+    deregistered from its target groups, and replacements launched after an
+    EC2 TerminateInstances are registered. moto only ever registers, and only
+    on some paths."""
+    orig_group_set = FakeAutoScalingGroup.set_desired_capacity
+    orig_update = AutoScalingBackend.update_attached_target_groups
+    orig_notify = AutoScalingBackend.notify_terminate_instances
+
+    def set_desired_capacity(self: FakeAutoScalingGroup, new_capacity: int | None) -> None:
+        orig_group_set(self, new_capacity)
+        _sync_target_groups(self)
+
+    def update_attached_target_groups(self: AutoScalingBackend, group_name: str) -> None:
+        orig_update(self, group_name)
+        _sync_target_groups(self.autoscaling_groups[group_name])
+
+    def notify_terminate_instances(self: AutoScalingBackend, instance_ids: list[str]) -> None:
+        orig_notify(self, instance_ids)
+        for name in list(self.autoscaling_groups):
+            self.update_attached_target_groups(name)
+
+    FakeAutoScalingGroup.set_desired_capacity = set_desired_capacity  # type: ignore[method-assign]
+    AutoScalingBackend.update_attached_target_groups = update_attached_target_groups  # type: ignore[method-assign]
+    AutoScalingBackend.notify_terminate_instances = notify_terminate_instances  # type: ignore[method-assign]
+
+
+# ===========================================================================
+# Instance refresh (Auto Scaling)
+# ===========================================================================
+
+
+def _refreshes(backend: AutoScalingBackend) -> dict[str, list[dict[str, Any]]]:
+    """Instance refreshes per group name, newest first, kept on moto's backend."""
+    store = getattr(backend, "wtt_instance_refreshes", None)
+    if store is None:
+        store = {}
+        backend.wtt_instance_refreshes = store
+    return store
+
+
+def _get_group(backend: AutoScalingBackend, name: str | None) -> FakeAutoScalingGroup:
+    group = backend.autoscaling_groups.get(name or "")
+    if group is None:
+        raise AutoscalingClientError(
+            "ValidationError", f"AutoScalingGroup name not found - AutoScalingGroup {name} not found"
+        )
+    return group
+
+
+def _apply_desired_configuration(group: FakeAutoScalingGroup, desired: dict[str, Any]) -> None:
+    spec = desired.get("LaunchTemplate")
+    mixed = desired.get("MixedInstancesPolicy")
+    if not spec and not mixed:
+        return
+    group.mixed_instances_policy = mixed
+    group._set_launch_configuration(None, spec or {}, mixed)  # type: ignore[arg-type]
+    group.launch_config = None  # type: ignore[assignment]
+    group.launch_configuration_name = None
+
+
+def _refresh_group(group: FakeAutoScalingGroup, prefs: dict[str, Any]) -> int:
+    """Replace the group's instances one by one (terminate, launch, register).
+    Returns how many were replaced."""
+    backend = group.autoscaling_backend
+    version = _group_lt_version(group)
+    current = version.number if version is not None else None
+    refresh_protected = prefs.get("ScaleInProtectedInstances") == "Refresh"
+    to_replace = [
+        s
+        for s in list(group.instance_states)
+        if s.lifecycle_state == "InService"
+        and (refresh_protected or not s.protected_from_scale_in)
+        and not (
+            _as_bool(prefs.get("SkipMatching"))
+            and current is not None
+            and getattr(s.instance, "wtt_lt_version", None) == current
+        )
+    ]
+    tags = group.get_propagated_tags()
+    tags[ASG_NAME_TAG] = group.name
+    if version is not None:
+        tags.update(version.instance_tags)
+    for old in to_replace:
+        group.instance_states = [s for s in group.instance_states if s is not old]
+        _sync_target_groups(group)
+        backend.ec2_backend.terminate_instances([old.instance.id])
+        new = _launch_one(group, tags)
+        new.protected_from_scale_in = old.protected_from_scale_in
+        backend.update_attached_elbs(group.name)
+        backend.update_attached_target_groups(group.name)
+    return len(to_replace)
+
+
+def add_start_instance_refresh() -> None:
+    """StartInstanceRefresh: applies DesiredConfiguration (if any) to the group,
+    then replaces the instances synchronously before answering; the refresh is
+    recorded as Successful."""
+
+    def start_instance_refresh(self: AutoScalingResponse) -> ActionResult:
+        name = self._get_param("AutoScalingGroupName")
+        prefs = self._get_param("Preferences") or {}
+        desired = self._get_param("DesiredConfiguration") or {}
+        strategy = self._get_param("Strategy") or "Rolling"
+        group = _get_group(self.autoscaling_backend, name)
+        started = utcnow()
+        _apply_desired_configuration(group, desired)
+        replaced = _refresh_group(group, prefs)
+        refresh: dict[str, Any] = {
+            "InstanceRefreshId": str(uuid.uuid4()),
+            "AutoScalingGroupName": group.name,
+            "Status": "Successful",
+            "StartTime": started,
+            "EndTime": utcnow(),
+            "PercentageComplete": 100,
+            "InstancesToUpdate": 0,
+            "ProgressDetails": {
+                "LivePoolProgress": {"PercentageComplete": 100, "InstancesToUpdate": 0}
+            },
+            "Preferences": prefs,
+            "Strategy": strategy,
+            "_Replaced": replaced,
+        }
+        if desired:
+            refresh["DesiredConfiguration"] = desired
+        _refreshes(self.autoscaling_backend).setdefault(group.name, []).insert(0, refresh)
+        return ActionResult({"InstanceRefreshId": refresh["InstanceRefreshId"]})
+
+    AutoScalingResponse.start_instance_refresh = start_instance_refresh  # type: ignore[attr-defined]
+
+
+def add_describe_instance_refreshes() -> None:
+    """DescribeInstanceRefreshes: the group's refreshes, newest first."""
+
+    def describe_instance_refreshes(self: AutoScalingResponse) -> ActionResult:
+        name = self._get_param("AutoScalingGroupName")
+        ids = self._get_param("InstanceRefreshIds", []) or []
+        token = self._get_param("NextToken")
+        max_records = int(self._get_param("MaxRecords") or 50)
+        items = [
+            {k: v for k, v in r.items() if not k.startswith("_")}
+            for r in _refreshes(self.autoscaling_backend).get(name or "", [])
+            if not ids or r["InstanceRefreshId"] in ids
+        ]
+        start = int(token) if token and str(token).isdigit() else 0
+        page = items[start : start + max_records]
+        next_token = str(start + max_records) if start + max_records < len(items) else None
+        return ActionResult({"InstanceRefreshes": page, "NextToken": next_token})
+
+    AutoScalingResponse.describe_instance_refreshes = describe_instance_refreshes  # type: ignore[attr-defined]
+
+
+def add_cancel_instance_refresh() -> None:
+    """CancelInstanceRefresh: refreshes finish synchronously, so there is never
+    one to cancel; answers AWS's ActiveInstanceRefreshNotFound error."""
+
+    def cancel_instance_refresh(self: AutoScalingResponse) -> ActionResult:
+        name = self._get_param("AutoScalingGroupName")
+        _get_group(self.autoscaling_backend, name)
+        raise AutoscalingClientError(
+            "ActiveInstanceRefreshNotFound",
+            f"No in progress or pending Instance Refresh found for Auto Scaling group {name}",
+        )
+
+    AutoScalingResponse.cancel_instance_refresh = cancel_instance_refresh  # type: ignore[attr-defined]
+
+
+# ===========================================================================
+# Server
+# ===========================================================================
+
+_installed = False
+
+
+def install_additions() -> int:
+    """Apply every addition in ADDITIONS once; returns how many there are."""
+    global _installed
+    if not _installed:
+        for _, function_name in ADDITIONS:
+            globals()[function_name]()
+        _installed = True
+    return len(ADDITIONS)
+
+
+def _stop(signum: int, frame: Any) -> None:
+    raise SystemExit(0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=5000, help="port to bind (0: any free port)")
+    parser.add_argument("--quiet", action="store_true", help="do not log each request")
+    args = parser.parse_args(argv)
+    if args.host in ("0.0.0.0", "::", ""):
+        parser.error("refusing to listen on all interfaces; use a loopback address")
+
+    count = install_additions()
+
+    import logging
+
+    from werkzeug.serving import make_server
+
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    if args.quiet:
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    app = DomainDispatcherApplication(create_backend_app)
+    server = make_server(args.host, args.port, app, threaded=True)
+    port = server.server_port
+    os.environ.setdefault("MOTO_PORT", str(port))
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    print(
+        f"wtt emulator (moto {moto.__version__} + {count} additions) "
+        f"listening on http://{args.host}:{port}",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        server.serve_forever()
+    except (SystemExit, KeyboardInterrupt):
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

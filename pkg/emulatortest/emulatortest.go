@@ -1,0 +1,308 @@
+// Package emulatortest starts the wtt AWS emulator (emulator/wtt_emulator.py:
+// moto's server plus the additions wtt needs) for tests, and builds AWS SDK
+// configuration and process environments pointed at it.
+//
+// A test calls Start, which launches its own emulator on a free 127.0.0.1
+// port and stops it when the test ends:
+//
+//	emu := emulatortest.Start(t)
+//	cfg := emu.AWSConfig(t)          // aws-sdk-go-v2 clients
+//	cmd.Env = append(os.Environ(), emu.Env()...) // the wtt binary
+//
+// When the environment variable WTT_E2E_ENDPOINT is set (for example to a
+// LocalStack endpoint), Start starts nothing and every helper points at that
+// URL instead; Reset then only logs.
+package emulatortest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/config"
+)
+
+const (
+	// EndpointEnv names the environment variable that replaces the local
+	// emulator with an already running AWS-compatible endpoint.
+	EndpointEnv = "WTT_E2E_ENDPOINT"
+	// PythonEnv names the environment variable that overrides the Python
+	// interpreter (default: python3 on PATH).
+	PythonEnv = "WTT_PYTHON"
+
+	// Region is the region every helper uses.
+	Region = "us-east-1"
+
+	accessKey    = "testing"
+	secretKey    = "testing"
+	readyTimeout = 30 * time.Second
+	stopGrace    = 5 * time.Second
+	logTailBytes = 64 << 10
+)
+
+// Emulator is a running emulator (or an external endpoint, see EndpointEnv).
+type Emulator struct {
+	url      string
+	external bool
+
+	cmd    *exec.Cmd
+	done   chan struct{} // closed when the process has exited and been reaped
+	log    *tailBuffer
+	logged bool
+}
+
+// Start launches emulator/wtt_emulator.py from the repository root (found by
+// walking up from the working directory to go.mod) on a free loopback port,
+// waits until it answers (at most 30 s) and registers a cleanup that stops it:
+// SIGTERM to its process group, SIGKILL after 5 s. If the test failed, the
+// tail of the emulator's output is logged.
+func Start(tb testing.TB) *Emulator {
+	tb.Helper()
+	if url := strings.TrimSpace(os.Getenv(EndpointEnv)); url != "" {
+		tb.Logf("emulatortest: using %s=%s; no emulator started", EndpointEnv, url)
+		return &Emulator{url: strings.TrimRight(url, "/"), external: true}
+	}
+	root, err := RepoRoot()
+	if err != nil {
+		tb.Fatalf("emulatortest: %v", err)
+	}
+	script := filepath.Join(root, "emulator", "wtt_emulator.py")
+	if _, err := os.Stat(script); err != nil {
+		tb.Fatalf("emulatortest: %v", err)
+	}
+	python := os.Getenv(PythonEnv)
+	if python == "" {
+		python = "python3"
+	}
+	if _, err := exec.LookPath(python); err != nil {
+		tb.Fatalf("emulatortest: no Python interpreter (%s): %v", python, err)
+	}
+
+	// The port is free when picked; another process could take it before
+	// the emulator binds it, so a launch that dies early is retried.
+	var lastErr error
+	for attempt := 0; attempt < 3; attempt++ {
+		port, err := freePort()
+		if err != nil {
+			tb.Fatalf("emulatortest: %v", err)
+		}
+		e := &Emulator{
+			url:  "http://127.0.0.1:" + strconv.Itoa(port),
+			done: make(chan struct{}),
+			log:  &tailBuffer{max: logTailBytes},
+		}
+		e.cmd = exec.Command(python, script, "--host", "127.0.0.1", "--port", strconv.Itoa(port))
+		e.cmd.Dir = root
+		e.cmd.Stdout = e.log
+		e.cmd.Stderr = e.log
+		setProcessGroup(e.cmd)
+		if err := e.cmd.Start(); err != nil {
+			tb.Fatalf("emulatortest: start %s: %v", script, err)
+		}
+		go func() {
+			_ = e.cmd.Wait()
+			close(e.done)
+		}()
+		tb.Cleanup(func() { e.stop(tb) })
+
+		if err := e.waitReady(readyTimeout); err != nil {
+			lastErr = err
+			e.logged = true // the error carries the output
+			e.stop(tb)
+			if errors.Is(err, errExited) {
+				continue
+			}
+			break
+		}
+		return e
+	}
+	tb.Fatalf("emulatortest: emulator did not start: %v", lastErr)
+	return nil
+}
+
+var errExited = errors.New("emulator exited")
+
+func (e *Emulator) waitReady(timeout time.Duration) error {
+	client := &http.Client{Timeout: 2 * time.Second}
+	deadline := time.Now().Add(timeout)
+	for {
+		select {
+		case <-e.done:
+			return fmt.Errorf("%w: %s; output:\n%s", errExited, e.cmd.ProcessState, e.log.String())
+		default:
+		}
+		resp, err := client.Get(e.url + "/moto-api/")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode < 500 {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no answer from %s within %s (last error: %v); output:\n%s",
+				e.url, timeout, err, e.log.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// stop ends the emulator's process group (idempotent).
+func (e *Emulator) stop(tb testing.TB) {
+	if e.cmd == nil || e.cmd.Process == nil {
+		return
+	}
+	select {
+	case <-e.done:
+	default:
+		signalGroup(e.cmd, false)
+		select {
+		case <-e.done:
+		case <-time.After(stopGrace):
+			signalGroup(e.cmd, true)
+			<-e.done
+		}
+	}
+	if tb.Failed() && !e.logged && e.log.String() != "" {
+		e.logged = true
+		tb.Logf("emulatortest: emulator output (last %d bytes):\n%s", logTailBytes, e.log.String())
+	}
+}
+
+// URL is the endpoint every AWS service is reached at, e.g. http://127.0.0.1:40123.
+func (e *Emulator) URL() string { return e.url }
+
+// External reports whether the Emulator is an endpoint from WTT_E2E_ENDPOINT.
+func (e *Emulator) External() bool { return e.external }
+
+// PID is the emulator's process id, or 0 for an external endpoint.
+func (e *Emulator) PID() int {
+	if e.cmd == nil || e.cmd.Process == nil {
+		return 0
+	}
+	return e.cmd.Process.Pid
+}
+
+// Reset empties every moto backend (POST /moto-api/reset). For an external
+// endpoint it only logs.
+func (e *Emulator) Reset(tb testing.TB) {
+	tb.Helper()
+	if e.external {
+		tb.Logf("emulatortest: Reset is a no-op for %s=%s", EndpointEnv, e.url)
+		return
+	}
+	resp, err := http.Post(e.url+"/moto-api/reset", "application/json", bytes.NewReader(nil))
+	if err != nil {
+		tb.Fatalf("emulatortest: reset: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		tb.Fatalf("emulatortest: reset: HTTP %d", resp.StatusCode)
+	}
+}
+
+// Env is the environment (KEY=value) that points the AWS SDK, and so the wtt
+// binary, at the emulator. Append it to os.Environ() for a child process.
+// For an external endpoint with ambient credentials (AWS_ACCESS_KEY_ID or
+// AWS_PROFILE set), the fake credentials are left out.
+func (e *Emulator) Env() []string {
+	env := []string{"AWS_ENDPOINT_URL=" + e.url}
+	if !e.useAmbientCredentials() {
+		env = append(env, "AWS_ACCESS_KEY_ID="+accessKey, "AWS_SECRET_ACCESS_KEY="+secretKey)
+	}
+	return append(env,
+		"AWS_REGION="+Region,
+		"AWS_DEFAULT_REGION="+Region,
+		"AWS_EC2_METADATA_DISABLED=true",
+	)
+}
+
+func (e *Emulator) useAmbientCredentials() bool {
+	return e.external && (os.Getenv("AWS_ACCESS_KEY_ID") != "" || os.Getenv("AWS_PROFILE") != "")
+}
+
+// AWSConfig is an aws-sdk-go-v2 configuration for the emulator: its URL as
+// base endpoint, region us-east-1, static fake credentials (ambient ones for an
+// external endpoint that has them) and the SDK's buildable HTTP client, which
+// honours AWS_CA_BUNDLE (the SDK refuses a plain *http.Client when it is set).
+func (e *Emulator) AWSConfig(tb testing.TB) aws.Config {
+	tb.Helper()
+	opts := []func(*config.LoadOptions) error{
+		config.WithRegion(Region),
+		config.WithBaseEndpoint(e.url),
+		config.WithHTTPClient(awshttp.NewBuildableClient()),
+	}
+	if !e.useAmbientCredentials() {
+		opts = append(opts, config.WithCredentialsProvider(aws.CredentialsProviderFunc(
+			func(context.Context) (aws.Credentials, error) {
+				return aws.Credentials{AccessKeyID: accessKey, SecretAccessKey: secretKey, Source: "emulatortest"}, nil
+			})))
+	}
+	cfg, err := config.LoadDefaultConfig(context.Background(), opts...)
+	if err != nil {
+		tb.Fatalf("emulatortest: aws config: %v", err)
+	}
+	return cfg
+}
+
+// RepoRoot walks up from the working directory to the directory holding go.mod.
+func RepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("pick a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// tailBuffer keeps the last max bytes written to it; safe for concurrent use.
+type tailBuffer struct {
+	mu  sync.Mutex
+	max int
+	buf []byte
+}
+
+func (b *tailBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf = append(b.buf, p...)
+	if over := len(b.buf) - b.max; over > 0 {
+		b.buf = append(b.buf[:0], b.buf[over:]...)
+	}
+	return len(p), nil
+}
+
+func (b *tailBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return string(b.buf)
+}
