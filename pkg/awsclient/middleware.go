@@ -143,8 +143,12 @@ func FaultsFromEnv() *Faults {
 		return nil
 	}
 	seed, _ := strconv.ParseUint(os.Getenv("WTT_FAULT_SEED"), 10, 64)
-	return &Faults{Rate: rate, rng: rand.New(rand.NewPCG(seed, seed^0x5eed))}
+	return &Faults{Rate: rate, rng: FaultSource(seed)}
 }
+
+// FaultSource is the deterministic source faults are drawn from, so
+// a failing fault run can be replayed with the same WTT_FAULT_SEED.
+func FaultSource(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, seed^0x5eed)) }
 
 func (f *Faults) next() error {
 	f.mu.Lock()

@@ -75,6 +75,10 @@ func NewStatus(s *observe.State, r stage.Result, cost pricing.Estimate) *Status 
 		st.LoadBalancer = v
 	}
 	st.Findings = findings(s)
+	if r.HalfBuilt != "" {
+		st.Findings = append(st.Findings, Finding{Kind: "half-built", Resource: "rung " + string(r.HalfBuilt),
+			Message: fmt.Sprintf("run `wtt migrate --to=%s` to finish it; missing: %s", r.HalfBuilt, strings.Join(limit(r.HalfBuiltUnmet, 3), "; "))})
+	}
 	return st
 }
 

@@ -3,6 +3,7 @@
 package printers
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -50,7 +51,8 @@ func Structured(w io.Writer, format string, v any) (bool, error) {
 // table is a kubectl-style table: no borders, upper-case headers, columns
 // separated by spaces, so it reads well and greps well.
 func table(w io.Writer, header []string, rows [][]string) error {
-	t := tablewriter.NewTable(w,
+	var buf bytes.Buffer
+	t := tablewriter.NewTable(&buf,
 		tablewriter.WithRenderer(renderer.NewBlueprint(tw.Rendition{
 			Borders: tw.BorderNone,
 			Symbols: tw.NewSymbols(tw.StyleNone),
@@ -78,7 +80,20 @@ func table(w io.Writer, header []string, rows [][]string) error {
 			return err
 		}
 	}
-	return t.Render()
+	if err := t.Render(); err != nil {
+		return err
+	}
+	// Column padding leaves trailing blanks that make diffs and greps noisy.
+	for _, line := range strings.SplitAfter(buf.String(), "\n") {
+		trimmed := strings.TrimRight(line, " \n")
+		if line == "" {
+			continue
+		}
+		if _, err := io.WriteString(w, trimmed+"\n"); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func toAny(ss []string) []any {

@@ -57,6 +57,11 @@ type Result struct {
 	Stage Stage `json:"stage"`
 	// Unmet lists, for the next rung up, the conditions that do not hold.
 	Unmet []string `json:"unmet,omitempty"`
+	// HalfBuilt is the highest rung above Stage whose resources exist but
+	// whose conditions do not all hold (an interrupted migration), with
+	// what it still lacks. Running that rung again finishes it.
+	HalfBuilt      Stage    `json:"halfBuilt,omitempty"`
+	HalfBuiltUnmet []string `json:"halfBuiltUnmet,omitempty"`
 }
 
 // Detect derives the stage from what exists. A stage is reached only when
@@ -76,18 +81,42 @@ func Detect(s *observe.State) Result {
 		{Single, singleUnmet},
 	}
 	var below []string
+	r := Result{Stage: None}
 	for i, c := range checks {
 		unmet := c.check(s)
 		if len(unmet) == 0 {
-			r := Result{Stage: c.stage}
+			r.Stage = c.stage
 			if i > 0 {
 				r.Unmet = below
 			}
-			return r
+			break
 		}
 		below = unmet
+		if r.HalfBuilt == "" && started(s, c.stage) {
+			r.HalfBuilt, r.HalfBuiltUnmet = c.stage, unmet
+		}
 	}
-	return Result{Stage: None, Unmet: below}
+	if r.Stage == None {
+		r.Unmet = below
+	}
+	return r
+}
+
+// started reports whether resources that only a rung creates exist.
+func started(s *observe.State, st Stage) bool {
+	switch st {
+	case EIP:
+		return len(s.EIPs) > 0
+	case DNS:
+		return s.DNS != nil && s.DNS.Type == "A" && s.DNS.AliasTarget == ""
+	case ALB:
+		return s.LoadBalancer != nil || s.TargetGroup != nil || s.Network.ALBSG != nil
+	case ASG:
+		return s.Group != nil || s.LaunchTemplate != nil
+	case Reserved:
+		return Covered(s) > 0
+	}
+	return false
 }
 
 // Reached reports whether every condition of target holds.
