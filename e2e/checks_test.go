@@ -30,6 +30,7 @@ type checkerKey struct{}
 // sees what any other client of the account would see.
 type checker struct {
 	app string
+	cfg aws.Config // for checks in other files that need clients of their own
 	ec2 *ec2.Client
 	elb *elbv2.Client
 	asg *autoscaling.Client
@@ -40,7 +41,7 @@ type checker struct {
 
 func newChecker(cfg aws.Config, app string) *checker {
 	return &checker{
-		app: app,
+		app: app, cfg: cfg,
 		ec2: ec2.NewFromConfig(cfg), elb: elbv2.NewFromConfig(cfg), asg: autoscaling.NewFromConfig(cfg),
 		r53: route53.NewFromConfig(cfg), iam: iam.NewFromConfig(cfg),
 		s3: s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true }),

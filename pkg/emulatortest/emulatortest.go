@@ -48,7 +48,7 @@ const (
 
 	accessKey    = "testing"
 	secretKey    = "testing"
-	readyTimeout = 30 * time.Second
+	readyTimeout = 90 * time.Second
 	stopGrace    = 5 * time.Second
 	logTailBytes = 64 << 10
 )
@@ -66,7 +66,7 @@ type Emulator struct {
 
 // Start launches emulator/wtt_emulator.py from the repository root (found by
 // walking up from the working directory to go.mod) on a free loopback port,
-// waits until it answers (at most 30 s) and registers a cleanup that stops it:
+// waits until it answers (at most 90 s: importing moto is slow on a loaded machine) and registers a cleanup that stops it:
 // SIGTERM to its process group, SIGKILL after 5 s. If the test failed, the
 // tail of the emulator's output is logged.
 func Start(tb testing.TB) *Emulator {
