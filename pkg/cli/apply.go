@@ -138,6 +138,23 @@ func (f *Factory) apply(cmd *cobra.Command, req applyRequest) error {
 		return err
 	}
 	defer release()
+	// Another operator may have changed the app while this run waited for
+	// the lease (or since it observed): plan again from what is there now.
+	if err := e.Refresh(ctx); err != nil {
+		return err
+	}
+	if fresh, err := req.Build(e.State); err != nil {
+		return err
+	} else if !samePlan(p, fresh) {
+		fmt.Fprintln(f.IO.ErrOut, "\nThe app changed since the plan above was made; the plan now is:")
+		if err := printers.PrintPlan(f.IO.ErrOut, "table", fresh, ""); err != nil {
+			return err
+		}
+		p = fresh
+		if p.Empty() {
+			return f.printResult(ctx, e, p, true)
+		}
+	}
 
 	runErr := f.execute(ctx, e, p)
 	if runErr != nil {
@@ -270,4 +287,17 @@ func (f *Factory) serverDryRun(ctx context.Context, e *ladder.Env, p *plan.Plan)
 	}
 	fmt.Fprintf(f.IO.Out, "Server dry run: AWS validated %d of %d step(s); the others have no server-side dry run.\n", checked, len(p.Steps))
 	return nil
+}
+
+// samePlan reports whether two plans would do the same steps.
+func samePlan(a, b *plan.Plan) bool {
+	if len(a.Steps) != len(b.Steps) {
+		return false
+	}
+	for i := range a.Steps {
+		if a.Steps[i].Action != b.Steps[i].Action || a.Steps[i].Resource != b.Steps[i].Resource {
+			return false
+		}
+	}
+	return true
 }

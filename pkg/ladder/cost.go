@@ -38,7 +38,8 @@ func FleetOf(s *observe.State) pricing.Fleet {
 		hours := r.End.Sub(r.Start).Hours()
 		rate := r.HourlyPrice
 		if hours > 0 {
-			rate += r.FixedPrice / float64(r.Count) / hours
+			// FixedPrice is per instance, as the offering's.
+			rate += r.FixedPrice / hours
 		}
 		// Weighted average when several reservations cover one type.
 		total := c.Count + int(r.Count)

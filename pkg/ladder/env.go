@@ -38,10 +38,14 @@ type Options struct {
 	Desired   int32
 	CPUTarget float64
 
-	Term          string // 1y|3y
-	OfferingClass string // standard|convertible
-	Payment       string // no-upfront|partial-upfront|all-upfront
-	MaxUpfront    float64
+	Term          string  // 1y|3y
+	OfferingClass string  // standard|convertible
+	Payment       string  // no-upfront|partial-upfront|all-upfront
+	MaxUpfront    float64 // USD; below 0 means no limit
+	// Offering is the Reserved Instance offering the reserved rung buys. The
+	// CLI looks it up (LookupReservedOffering) before planning, because
+	// planning is pure and the plan must show the price.
+	Offering *Offering
 
 	// ServerDryRun sends EC2's own DryRun with mutating calls instead of
 	// making them.

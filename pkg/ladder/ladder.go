@@ -30,13 +30,20 @@ var rungs = map[stage.Stage]rung{
 // Migrate plans the move from the observed stage to target, every rung in
 // between included, as one plan.
 func Migrate(s *observe.State, target stage.Stage, o Options) (*plan.Plan, error) {
+	p, _, err := MigrateProjected(s, target, o)
+	return p, err
+}
+
+// MigrateProjected is Migrate that also returns the state the plan is
+// expected to leave, so a runbook can plan its next operation from it.
+func MigrateProjected(s *observe.State, target stage.Stage, o Options) (*plan.Plan, *observe.State, error) {
 	cur := stage.Detect(s).Stage
 	p := &plan.Plan{App: s.App, Region: s.Region, Operation: "migrate --to=" + string(target), From: string(cur), To: string(target), Steps: []*plan.Step{}}
 	if target == stage.None {
-		return nil, cmdutil.Usagef("run `wtt down` to delete the app", "migrating to stage none is not supported")
+		return nil, nil, cmdutil.Usagef("run `wtt down` to delete the app", "migrating to stage none is not supported")
 	}
 	if target.Index() < cur.Index() {
-		return nil, cmdutil.Usagef("moving down the ladder is not supported; run `wtt down` and start again, or migrate to "+string(cur)+" or above",
+		return nil, nil, cmdutil.Usagef("moving down the ladder is not supported; run `wtt down` and start again, or migrate to "+string(cur)+" or above",
 			"the app is at stage %s, above %s", cur, target)
 	}
 	p.CostBefore = Cost(s)
@@ -52,7 +59,7 @@ func Migrate(s *observe.State, target stage.Stage, o Options) (*plan.Plan, error
 		r := rungs[st]
 		steps, warns, err := r.plan(projected, o)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		p.Steps = append(p.Steps, steps...)
 		p.Warnings = append(p.Warnings, warns...)
@@ -60,7 +67,8 @@ func Migrate(s *observe.State, target stage.Stage, o Options) (*plan.Plan, error
 	}
 	p.CostAfter = Cost(projected)
 	p.Upfront = upfront(p)
-	return p, nil
+	p.Projected = projected
+	return p, projected, nil
 }
 
 // skipped decides which rungs a jump passes over. Elastic IPs and a DNS
@@ -69,7 +77,15 @@ func Migrate(s *observe.State, target stage.Stage, o Options) (*plan.Plan, error
 // later. The load balancer rung publishes the DNS name itself when one is
 // given.
 func skipped(st, target stage.Stage, o Options) (bool, string) {
-	if target == st || target.Index() < stage.ALB.Index() {
+	if target == st {
+		return false, ""
+	}
+	// The dns rung releases every Elastic IP: allocating them on the way
+	// would cost quota (the very thing dns is the way out of) for nothing.
+	if st == stage.EIP && target == stage.DNS {
+		return true, "the dns rung publishes the instances' own addresses; Elastic IPs would be released again at once"
+	}
+	if target.Index() < stage.ALB.Index() {
 		return false, ""
 	}
 	switch st {

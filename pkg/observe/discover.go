@@ -586,7 +586,10 @@ func discoverReserved(ctx context.Context, c *awsclient.Clients, s *State) error
 			FixedPrice:    float64(aws.ToFloat32(r.FixedPrice)),
 			Start:         aws.ToTime(r.Start),
 			End:           aws.ToTime(r.End),
+			BoughtByWtt:   tagMap(r.Tags)[names.TagApp] == s.App,
 		}
+		// AWS bills the hour in RecurringCharges; the emulator in UsagePrice.
+		ri.HourlyPrice = float64(aws.ToFloat32(r.UsagePrice))
 		for _, rc := range r.RecurringCharges {
 			ri.HourlyPrice += aws.ToFloat64(rc.Amount)
 		}

@@ -87,6 +87,10 @@ type Plan struct {
 	CostAfter  pricing.Estimate `json:"costAfter"`
 	// Upfront is money spent at once (Reserved Instances).
 	Upfront float64 `json:"upfront,omitempty"`
+
+	// Projected is the state the plan is expected to leave (observe.State),
+	// so a runbook can plan its next operation before this one runs.
+	Projected any `json:"-"`
 }
 
 // Empty reports whether there is nothing to do.

@@ -1,0 +1,269 @@
+package ladder
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/route53"
+	r53types "github.com/aws/aws-sdk-go-v2/service/route53/types"
+
+	"github.com/whatsthetime/wtt/pkg/cmdutil"
+	"github.com/whatsthetime/wtt/pkg/observe"
+	"github.com/whatsthetime/wtt/pkg/plan"
+)
+
+// cutoverTTL is the TTL a record gets before it moves to the load balancer,
+// and the TTL of a CNAME to it: short, so a later change reaches clients
+// within a minute.
+const cutoverTTL = 60
+
+var albRecordCalls = []string{"route53:ListResourceRecordSets", "route53:ChangeResourceRecordSets", "route53:GetChange"}
+
+// publication is where the app is published: the DNS name and how the
+// record points at the load balancer. Zone IDs are not part of it: a jump
+// plans this rung before the zone exists, so steps look the zone up when
+// they run.
+type publication struct {
+	name  string // empty: the app stays on the load balancer's own name
+	cname bool   // CNAME instead of an A alias
+}
+
+func (p publication) recordType() string {
+	if p.cname {
+		return "CNAME"
+	}
+	return "A"
+}
+
+func (p publication) describe() string {
+	if p.cname {
+		return fmt.Sprintf("CNAME (TTL %d s)", cutoverTTL)
+	}
+	return "alias A record"
+}
+
+// publishTarget decides which name the rung points at the load balancer:
+// the one the app is published under, or --dns-name when it is not
+// published yet. It refuses a CNAME at a zone apex, which DNS forbids.
+func publishTarget(s *observe.State, o Options) (publication, error) {
+	pub := publication{name: normalizeName(o.DNSName), cname: o.RecordType == "cname"}
+	if d := s.DNS; d != nil && d.Name != "" {
+		have := normalizeName(d.Name)
+		if pub.name != "" && pub.name != have {
+			return publication{}, cmdutil.Usagef("drop --dns-name to keep "+have+", or run `wtt down` and start again to publish another name",
+				"the app is published as %s; --dns-name %s would leave that record pointing at instances that are about to go", have, pub.name)
+		}
+		pub.name = have
+	}
+	if pub.name == "" || !pub.cname {
+		return pub, nil
+	}
+	if isZoneApex(s, pub.name) {
+		return publication{}, cmdutil.Usagef("use --record-type=alias (an alias A record works at the apex), or publish a name below the zone such as api."+pub.name,
+			"%s is the apex of its hosted zone, where DNS allows no CNAME", pub.name)
+	}
+	return pub, nil
+}
+
+// apex reports whether name is its zone's apex. When the zone is not known
+// yet, a name of two labels is one: wtt would create its zone with that
+// very name (see zoneFor). The step checks again against the real zone.
+func isZoneApex(s *observe.State, name string) bool {
+	if d := s.DNS; d != nil && d.ZoneName != "" && normalizeName(d.Name) == name {
+		return normalizeName(d.ZoneName) == name
+	}
+	return strings.Count(name, ".") < 2
+}
+
+// albRecordReady reports whether the observed record already points at the
+// load balancer the way pub asks.
+func albRecordReady(s *observe.State, pub publication) bool {
+	d, lb := s.DNS, s.LoadBalancer
+	if d == nil || lb == nil || lb.DNSName == "" || normalizeName(d.Name) != pub.name {
+		return false
+	}
+	if pub.cname {
+		return d.Type == "CNAME" && len(d.Values) == 1 && strings.EqualFold(strings.TrimSuffix(d.Values[0], "."), lb.DNSName)
+	}
+	return d.Type == "A" && strings.EqualFold(d.AliasTarget, lb.DNSName)
+}
+
+// lowerTTLStep shortens a long-lived A record before the switch, so that
+// resolvers asking from now on hold the old addresses for at most a
+// minute. Resolvers that asked earlier still hold them for the old TTL,
+// which the step's warning says.
+func lowerTTLStep(s *observe.State, pub publication) *plan.Step {
+	d := s.DNS
+	if d == nil || d.Type != "A" || d.AliasTarget != "" || len(d.Values) == 0 || d.TTL <= cutoverTTL || albRecordReady(s, pub) {
+		return nil
+	}
+	return &plan.Step{
+		Action: plan.Update, Resource: fmt.Sprintf("DNS record %s: TTL %d s -> %d s", pub.name, d.TTL, cutoverTTL),
+		Detail: "same addresses, shorter TTL, ahead of the switch to the load balancer",
+		Calls:  albRecordCalls,
+		Warnings: []string{fmt.Sprintf("on real AWS, one old TTL (%d s) should pass between this step and the switch, or resolvers that cached %s keep the old addresses after they stop answering; "+
+			"wtt does not wait: press Ctrl-C once when this step is done, wait %s, then run the same command again to continue",
+			d.TTL, pub.name, (time.Duration(d.TTL) * time.Second).String())},
+		Do: func(ctx context.Context, x *plan.Exec) error { return env(x).lowerRecordTTL(ctx, pub) },
+	}
+}
+
+func cutoverStep(s *observe.State, pub publication) *plan.Step {
+	action, detail := plan.Update, "one change batch; "
+	if s.DNS == nil || s.DNS.Type == "" {
+		action = plan.Create
+	}
+	if s.DNS == nil {
+		detail = "finds the hosted zone holding the name (or creates one for its parent domain), remembers it on the app's VPC; "
+	}
+	if s.DNS != nil && s.DNS.Type != "" && s.DNS.Type != pub.recordType() {
+		detail += "the " + s.DNS.Type + " record is deleted and the " + pub.recordType() + " record created in the same batch, so the name never disappears"
+	} else {
+		detail += "UPSERT, so the name answers throughout"
+	}
+	return &plan.Step{
+		Action: action, Resource: fmt.Sprintf("DNS record %s -> load balancer (%s)", pub.name, pub.describe()),
+		Detail: detail,
+		Calls:  albUnionCalls(zoneCalls, albRecordCalls),
+		Do:     func(ctx context.Context, x *plan.Exec) error { return env(x).pointRecordAtALB(ctx, pub) },
+	}
+}
+
+// lowerRecordTTL rewrites the record with its own addresses and the
+// cutover TTL, if it still has a longer one.
+func (e *Env) lowerRecordTTL(ctx context.Context, pub publication) error {
+	d := e.State.DNS
+	if d == nil || d.ZoneID == "" {
+		return nil // nothing published yet: nothing cached anywhere
+	}
+	rr, err := observe.FindRecord(ctx, e.C.Route53, d.ZoneID, pub.name)
+	if err != nil {
+		return err
+	}
+	if rr == nil || rr.Type != r53types.RRTypeA || rr.AliasTarget != nil || aws.ToInt64(rr.TTL) <= cutoverTTL {
+		return nil
+	}
+	lowered := *rr
+	lowered.TTL = aws.Int64(cutoverTTL)
+	return e.albChangeRecords(ctx, d.ZoneID, pub.name, "shorter TTL ahead of the switch to the load balancer",
+		r53types.Change{Action: r53types.ChangeActionUpsert, ResourceRecordSet: &lowered})
+}
+
+// pointRecordAtALB points the name at the load balancer. A record that
+// changes type (A to CNAME or back) is deleted and created in one batch,
+// which Route 53 applies atomically; an A record with addresses becomes an
+// alias by UPSERT.
+func (e *Env) pointRecordAtALB(ctx context.Context, pub publication) error {
+	lb := e.State.LoadBalancer
+	if lb == nil || lb.DNSName == "" {
+		return fmt.Errorf("load balancer %s does not exist yet; run the same command again to create it first", e.N.ALB())
+	}
+	zoneID, zoneName, err := e.zoneOf(ctx, pub.name)
+	if err != nil {
+		return err
+	}
+	if pub.cname && normalizeName(zoneName) == pub.name {
+		return fmt.Errorf("%s is the apex of hosted zone %s, where DNS allows no CNAME; run again with --record-type=alias", pub.name, zoneName)
+	}
+	if err := e.RememberDNS(ctx, pub.name, zoneID); err != nil {
+		return err
+	}
+	have, err := observe.FindRecord(ctx, e.C.Route53, zoneID, pub.name)
+	if err != nil {
+		return err
+	}
+	want := albRecord(pub, lb)
+	if albRecordMatches(have, want) {
+		return nil
+	}
+	changes := []r53types.Change{{Action: r53types.ChangeActionUpsert, ResourceRecordSet: want}}
+	if have != nil && have.Type != want.Type {
+		changes = []r53types.Change{
+			{Action: r53types.ChangeActionDelete, ResourceRecordSet: have},
+			{Action: r53types.ChangeActionCreate, ResourceRecordSet: want},
+		}
+	}
+	return e.albChangeRecords(ctx, zoneID, pub.name, "point at load balancer "+lb.Name, changes...)
+}
+
+// zoneOf is the zone the app's record lives in: the remembered one, or the
+// one EnsureZone finds or creates.
+func (e *Env) zoneOf(ctx context.Context, name string) (id, zoneName string, err error) {
+	if d := e.State.DNS; d != nil && d.ZoneID != "" && normalizeName(d.Name) == name {
+		return d.ZoneID, d.ZoneName, nil
+	}
+	id, zoneName, _, err = e.EnsureZone(ctx, name)
+	return id, zoneName, err
+}
+
+func albRecord(pub publication, lb *observe.LoadBalancer) *r53types.ResourceRecordSet {
+	if pub.cname {
+		return &r53types.ResourceRecordSet{
+			Name: aws.String(pub.name), Type: r53types.RRTypeCname, TTL: aws.Int64(cutoverTTL),
+			ResourceRecords: []r53types.ResourceRecord{{Value: aws.String(lb.DNSName)}},
+		}
+	}
+	return &r53types.ResourceRecordSet{
+		Name: aws.String(pub.name), Type: r53types.RRTypeA,
+		AliasTarget: &r53types.AliasTarget{
+			DNSName: aws.String(lb.DNSName), HostedZoneId: aws.String(lb.CanonicalZoneID),
+			// Route 53 then answers only while the load balancer has
+			// healthy targets in some AZ.
+			EvaluateTargetHealth: true,
+		},
+	}
+}
+
+func albRecordMatches(have, want *r53types.ResourceRecordSet) bool {
+	if have == nil || have.Type != want.Type {
+		return false
+	}
+	if want.AliasTarget != nil {
+		return have.AliasTarget != nil &&
+			strings.EqualFold(strings.TrimSuffix(aws.ToString(have.AliasTarget.DNSName), "."), aws.ToString(want.AliasTarget.DNSName))
+	}
+	return len(have.ResourceRecords) == 1 &&
+		strings.EqualFold(strings.TrimSuffix(aws.ToString(have.ResourceRecords[0].Value), "."), aws.ToString(want.ResourceRecords[0].Value)) &&
+		aws.ToInt64(have.TTL) == aws.ToInt64(want.TTL)
+}
+
+// albChangeRecords applies one change batch and waits until every Route 53
+// name server serves it.
+func (e *Env) albChangeRecords(ctx context.Context, zoneID, name, why string, changes ...r53types.Change) error {
+	out, err := e.C.Route53.ChangeResourceRecordSets(ctx, &route53.ChangeResourceRecordSetsInput{
+		HostedZoneId: aws.String(zoneID),
+		ChangeBatch:  &r53types.ChangeBatch{Comment: aws.String("wtt app " + e.App + ": " + why), Changes: changes},
+	})
+	if err != nil {
+		return fmt.Errorf("changing DNS record %s (%s): %w", name, why, err)
+	}
+	w := route53.NewResourceRecordSetsChangedWaiter(e.C.Route53, func(o *route53.ResourceRecordSetsChangedWaiterOptions) {
+		o.MinDelay = e.pollInterval()
+		o.MaxDelay = max(e.pollInterval(), 30*time.Second)
+	})
+	start := time.Now()
+	if err := w.Wait(ctx, &route53.GetChangeInput{Id: out.ChangeInfo.Id}, e.waitTimeout()); err != nil {
+		return &WaitError{What: "DNS record " + name + " to reach every Route 53 name server", After: time.Since(start), Err: err,
+			Next: "run the same command again; Route 53 keeps propagating the change meanwhile"}
+	}
+	return nil
+}
+
+// projectRecord is the record after the cutover. A zone wtt has not seen
+// yet is assumed created by it, so the cost estimate errs high.
+func projectRecord(s *observe.State, pub publication, lb *observe.LoadBalancer) *observe.DNS {
+	d := &observe.DNS{ZoneID: unknown, ZoneName: zoneFor(pub.name), ZoneOwned: true}
+	if s.DNS != nil {
+		d.ZoneID, d.ZoneName, d.ZoneOwned = s.DNS.ZoneID, s.DNS.ZoneName, s.DNS.ZoneOwned
+	}
+	d.Name, d.Type = pub.name, pub.recordType()
+	if pub.cname {
+		d.TTL, d.Values = cutoverTTL, []string{lb.DNSName}
+	} else {
+		d.AliasTarget = lb.DNSName
+	}
+	return d
+}
