@@ -19,6 +19,11 @@ import (
 
 var binDir string
 
+// callLogAll gathers every AWS call every wtt run of the suite makes
+// (env WTT_CALL_LOG_ALL); after the tests, checkSuiteCallsInPolicy holds
+// them against the generated IAM policy.
+var callLogAll string
+
 // TestMain builds wtt and the linux time server once; every script runs
 // the same binaries, as a user would.
 func TestMain(m *testing.M) {
@@ -40,7 +45,11 @@ func TestMain(m *testing.M) {
 		os.RemoveAll(dir)
 		os.Exit(1)
 	}
+	callLogAll = filepath.Join(dir, "calls-all.log")
 	code := m.Run()
+	if code == 0 {
+		code = checkSuiteCallsInPolicy()
+	}
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -72,6 +81,7 @@ func TestScripts(t *testing.T) {
 			env.Setenv("WTT_APP", app)
 			env.Setenv("APP", app)
 			env.Setenv("WTT_CALL_LOG", filepath.Join(env.WorkDir, "calls.log"))
+			env.Setenv("WTT_CALL_LOG_ALL", callLogAll)
 			env.Setenv("WTT_MAX_BACKOFF", "200ms")
 			env.Setenv("HOME", env.WorkDir)
 			env.Setenv("NO_COLOR", "1")

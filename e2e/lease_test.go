@@ -97,7 +97,7 @@ func startWtt(t *testing.T, emu *emulatortest.Emulator, app string, args ...stri
 	t.Helper()
 	r := &wttRun{cmd: exec.Command(filepath.Join(binDir, "wtt"), args...)}
 	r.cmd.Env = append(os.Environ(), emu.Env()...)
-	r.cmd.Env = append(r.cmd.Env, "WTT_APP="+app, "WTT_MAX_BACKOFF=200ms", "HOME="+t.TempDir(), "NO_COLOR=1")
+	r.cmd.Env = append(r.cmd.Env, "WTT_APP="+app, "WTT_MAX_BACKOFF=200ms", "HOME="+t.TempDir(), "NO_COLOR=1", "WTT_CALL_LOG_ALL="+callLogAll)
 	r.cmd.Stdout, r.cmd.Stderr = &r.stdout, &r.stderr
 	if err := r.cmd.Start(); err != nil {
 		t.Fatalf("starting wtt: %v", err)

@@ -597,6 +597,17 @@ class TestAutoScalingPlacement(EmulatorTestCase):
         self.assertNotIn(victim, self.targets(net["tg"]))
 
 
+class TestAutoScalingUpdate(EmulatorTestCase):
+    def test_update_sets_capacity_rebalance(self) -> None:
+        net = self.make_network()
+        self.make_group(net, self.make_template(net), desired=1)
+        self.assertFalse(self.group()["CapacityRebalance"])
+        self.asg.update_auto_scaling_group(AutoScalingGroupName="app", CapacityRebalance=True)
+        self.assertTrue(self.group()["CapacityRebalance"])
+        self.asg.update_auto_scaling_group(AutoScalingGroupName="app", MinSize=1)
+        self.assertTrue(self.group()["CapacityRebalance"])  # absent: unchanged
+
+
 class TestInstanceRefresh(EmulatorTestCase):
     def test_refresh_replaces_every_instance(self) -> None:
         net = self.make_network()

@@ -65,6 +65,7 @@ ADDITIONS: tuple[tuple[str, str], ...] = (
     ("autoscaling: instances spread over subnets/AZs, launched with the template's settings", "add_asg_instance_placement"),
     ("autoscaling: scale-in keeps AZs balanced (Default termination policy)", "add_asg_balanced_scale_in"),
     ("autoscaling: target-group membership follows the group", "add_asg_target_group_sync"),
+    ("autoscaling:UpdateAutoScalingGroup CapacityRebalance", "add_asg_update_capacity_rebalance"),
     ("autoscaling:StartInstanceRefresh", "add_start_instance_refresh"),
     ("autoscaling:DescribeInstanceRefreshes", "add_describe_instance_refreshes"),
     ("autoscaling:CancelInstanceRefresh", "add_cancel_instance_refresh"),
@@ -756,6 +757,22 @@ def add_asg_target_group_sync() -> None:
     FakeAutoScalingGroup.set_desired_capacity = set_desired_capacity  # type: ignore[method-assign]
     AutoScalingBackend.update_attached_target_groups = update_attached_target_groups  # type: ignore[method-assign]
     AutoScalingBackend.notify_terminate_instances = notify_terminate_instances  # type: ignore[method-assign]
+
+
+def add_asg_update_capacity_rebalance() -> None:
+    """UpdateAutoScalingGroup: honour CapacityRebalance. moto reads it only in
+    CreateAutoScalingGroup and silently drops it on update."""
+    orig = AutoScalingResponse.update_auto_scaling_group
+
+    def update_auto_scaling_group(self: AutoScalingResponse) -> ActionResult:
+        result = orig(self)
+        value = self._get_bool_param("CapacityRebalance", None)
+        if value is not None:
+            group = self.autoscaling_backend.autoscaling_groups[self._get_param("AutoScalingGroupName")]
+            group.capacity_rebalance = value
+        return result
+
+    AutoScalingResponse.update_auto_scaling_group = update_auto_scaling_group  # type: ignore[method-assign]
 
 
 # ===========================================================================

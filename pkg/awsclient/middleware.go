@@ -58,26 +58,39 @@ type Recorder struct {
 	calls    map[string]int
 	attempts map[string]int
 	log      *os.File
+	logAll   *os.File
 }
 
 func NewRecorder() *Recorder {
 	r := &Recorder{calls: map[string]int{}, attempts: map[string]int{}}
 	// The end-to-end suites run the real binary and read back what it
 	// called: to check dry runs mutate nothing and the IAM policy is exact.
-	if path := os.Getenv("WTT_CALL_LOG"); path != "" {
-		if f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600); err == nil {
-			r.log = f
-		}
-	}
+	r.log = openCallLog(os.Getenv("WTT_CALL_LOG"))
+	// A second, suite-wide log gathers every call of every run, so the IAM
+	// check sees the whole suite at once.
+	r.logAll = openCallLog(os.Getenv("WTT_CALL_LOG_ALL"))
 	return r
+}
+
+func openCallLog(path string) *os.File {
+	if path == "" {
+		return nil
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+	if err != nil {
+		return nil
+	}
+	return f
 }
 
 func (r *Recorder) call(action string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.calls[action]++
-	if r.log != nil {
-		fmt.Fprintln(r.log, action)
+	for _, f := range []*os.File{r.log, r.logAll} {
+		if f != nil {
+			fmt.Fprintln(f, action)
+		}
 	}
 }
 
@@ -184,8 +197,11 @@ func addMiddleware(s *middleware.Stack, o Options) error {
 	// Initialize runs once per operation call, before retries.
 	err := s.Initialize.Add(middleware.InitializeMiddlewareFunc("wttCount",
 		func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
-			o.Recorder.call(Action(awsmiddleware.GetServiceID(ctx), awsmiddleware.GetOperationName(ctx)))
-			return next.HandleInitialize(ctx, in)
+			action := Action(awsmiddleware.GetServiceID(ctx), awsmiddleware.GetOperationName(ctx))
+			o.Recorder.call(action)
+			out, md, err := next.HandleInitialize(ctx, in)
+			crashAfterMutation(action) // tests only; see testhooks.go
+			return out, md, err
 		}), middleware.Before)
 	if err != nil {
 		return err

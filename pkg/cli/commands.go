@@ -48,7 +48,12 @@ var dnsNamePattern = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)
 
 // validate checks the rung flags without touching AWS.
 func (lf *ladderFlags) validate(cmd *cobra.Command) error {
-	o := &lf.o
+	return validateOptions(&lf.o, cmd.Flags().Changed)
+}
+
+// validateOptions checks rung options from flags or a runbook; changed
+// says whether the user set an option (some zero values are defaults).
+func validateOptions(o *ladder.Options, changed func(name string) bool) error {
 	if o.DNSName != "" {
 		o.DNSName = strings.TrimSuffix(strings.ToLower(o.DNSName), ".")
 		if len(o.DNSName) > 253 || !dnsNamePattern.MatchString(o.DNSName) {
@@ -58,7 +63,7 @@ func (lf *ladderFlags) validate(cmd *cobra.Command) error {
 			return cmdutil.Usagef("pass a name inside a domain, e.g. api.whatisthetime.com", "--dns-name %q has no parent domain", o.DNSName)
 		}
 	}
-	if cmd.Flags().Changed("ttl") && (o.TTL < 1 || o.TTL > 86400) {
+	if changed("ttl") && (o.TTL < 1 || o.TTL > 86400) {
 		return cmdutil.Usagef("pass a TTL between 1 and 86400 seconds (60 is a good start)", "--ttl %d is out of range", o.TTL)
 	}
 	switch o.RecordType {
@@ -69,7 +74,7 @@ func (lf *ladderFlags) validate(cmd *cobra.Command) error {
 	if o.AZs < 0 || o.AZs > 6 {
 		return cmdutil.Usagef("pass --azs between 2 and 6 (default: up to 3)", "--azs %d is out of range", o.AZs)
 	}
-	if cmd.Flags().Changed("azs") && o.AZs < 2 {
+	if changed("azs") && o.AZs < 2 {
 		return cmdutil.Usagef("multi-az needs at least 2 AZs", "--azs %d is too few", o.AZs)
 	}
 	for name, v := range map[string]int32{"min": o.Min, "max": o.Max, "desired": o.Desired} {
@@ -97,7 +102,7 @@ func (lf *ladderFlags) validate(cmd *cobra.Command) error {
 	default:
 		return cmdutil.Usagef("use --payment no-upfront, partial-upfront or all-upfront", "unknown --payment %q", o.Payment)
 	}
-	if cmd.Flags().Changed("max-upfront") && o.MaxUpfront < 0 {
+	if changed("max-upfront") && o.MaxUpfront < 0 {
 		return cmdutil.Usagef("pass an amount in USD, e.g. --max-upfront 500", "--max-upfront must not be negative")
 	}
 	return nil
@@ -107,7 +112,7 @@ func (lf *ladderFlags) validateLaunch() error {
 	if t := lf.o.InstanceType; t != "" && !regexp.MustCompile(`^[a-z][a-z0-9-]*\.[a-z0-9]+$`).MatchString(t) {
 		return cmdutil.Usagef("instance types look like t2.micro or m5.large", "--instance-type %q is not an instance type", t)
 	}
-	return nil
+	return validateLaunchInputs(lf.o)
 }
 
 func newUpCmd(f *Factory) *cobra.Command {
@@ -137,7 +142,7 @@ Running it again changes nothing; after an interruption it finishes the job.`,
 			return f.apply(cmd, applyRequest{
 				Opts:     lf.o,
 				DryRun:   dr,
-				PreCheck: instanceTypeCheck(lf.o.InstanceType),
+				PreCheck: allChecks(instanceTypeCheck(lf.o.InstanceType), amiCheck(lf.o.AMI)),
 				Build: func(s *observe.State) (*plan.Plan, error) {
 					return ladder.Migrate(s, stage.Single, lf.o)
 				},

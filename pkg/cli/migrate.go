@@ -112,7 +112,7 @@ func (f *Factory) runMigrate(cmd *cobra.Command, lf *ladderFlags, to string, det
 		Opts:         lf.o,
 		DryRun:       dr,
 		DetailedExit: detailed,
-		PreCheck:     instanceTypeCheck(lf.o.InstanceType),
+		PreCheck:     allChecks(instanceTypeCheck(lf.o.InstanceType), amiCheck(lf.o.AMI), reservedOfferingCheck(target, &lf.o)),
 		Build: func(s *observe.State) (*plan.Plan, error) {
 			return ladder.Migrate(s, target, lf.o)
 		},

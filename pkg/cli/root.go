@@ -65,7 +65,7 @@ func (f *Factory) Clients(ctx context.Context) (*awsclient.Clients, error) {
 	}
 	c, err := awsclient.Load(ctx, o)
 	if err != nil {
-		return nil, err
+		return nil, awsConfigError(err)
 	}
 	f.clients = c
 	return c, nil
@@ -86,6 +86,7 @@ func handleError(f *Factory, err error) int {
 	if err == nil {
 		return 0
 	}
+	err = asUsageError(err)
 	var ee *cmdutil.ExitError
 	if !errors.As(err, &ee) {
 		fmt.Fprintf(f.IO.ErrOut, "Error: %v\n", err)
@@ -205,6 +206,9 @@ func (f *Factory) resolveGlobals(cmd *cobra.Command) error {
 		return err
 	}
 	if err := printers.ValidateFormat(f.G.Output); err != nil {
+		return err
+	}
+	if err := validateConnection(f.G.Region, f.G.EndpointURL); err != nil {
 		return err
 	}
 	if f.G.Timeout <= 0 {

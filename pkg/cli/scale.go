@@ -1,6 +1,9 @@
 package cli
 
 import (
+	"context"
+	"regexp"
+
 	"github.com/spf13/cobra"
 
 	"github.com/whatsthetime/wtt/pkg/cmdutil"
@@ -23,15 +26,18 @@ func newScaleCmd(f *Factory) *cobra.Command {
   instance). Behind a load balancer or group the replacement is rolling and
   zero-downtime: new capacity turns healthy before old capacity drains.
 
-  --horizontal N launches or removes instances at single/eip (each new one gets
-  an Elastic IP at eip), updates the record at dns, registers or deregisters
-  targets with draining at alb, and sets the desired capacity of a group.
+  --horizontal N launches or removes instances (the newest first) at
+  single/eip (each new one gets an Elastic IP at eip, at most 5), updates the
+  record at dns, registers or drains targets at alb, and sets the desired
+  capacity of a group (--min and --max change its bounds in the same call).
 
-The type is checked against EC2 (DescribeInstanceTypes and the offerings in
-the region) before anything changes; an unknown type exits 2.`,
+The type is checked against EC2 (DescribeInstanceTypes, and the offerings in
+every AZ the fleet uses) before anything changes; an unknown type exits 2.
+Scaling to what already runs changes nothing. See docs/scaling.md.`,
 		Example: `  wtt scale --vertical m5.large --dry-run
   wtt scale --vertical m5.large --yes
-  wtt scale --horizontal 3 --yes`,
+  wtt scale --horizontal 3 --yes
+  wtt scale --horizontal 6 --max 8 --yes   # at asg or multi-az`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dr, err := parseDryRun(lf.dryRun)
@@ -50,16 +56,22 @@ the region) before anything changes; an unknown type exits 2.`,
 			if err := lf.validate(cmd); err != nil {
 				return err
 			}
+			if err := validateLaunchInputs(lf.o); err != nil {
+				return err
+			}
 			if hasV {
-				lf.o.InstanceType = vertical
-				if err := lf.validateLaunch(); err != nil {
-					return err
+				if !instanceTypePattern.MatchString(vertical) {
+					return cmdutil.Usagef("instance types look like t2.micro or m5.large", "--vertical %q is not an instance type", vertical)
 				}
+				if cmd.Flags().Changed("min") || cmd.Flags().Changed("max") {
+					return cmdutil.Usagef("set the group's bounds with --horizontal N --min A --max B", "--min and --max go with --horizontal")
+				}
+				lf.o.InstanceType = vertical
 			}
 			return f.apply(cmd, applyRequest{
 				Opts:     lf.o,
 				DryRun:   dr,
-				PreCheck: instanceTypeCheck(lf.o.InstanceType),
+				PreCheck: scaleCheck(hasV, vertical, horizontal),
 				Build: func(s *observe.State) (*plan.Plan, error) {
 					if hasV {
 						return ladder.ScaleVertical(s, vertical, lf.o)
@@ -76,3 +88,17 @@ the region) before anything changes; an unknown type exits 2.`,
 	addDryRunFlag(cmd, &lf.dryRun)
 	return cmd
 }
+
+// scaleCheck refuses, with exit 2 and before anything changes, a type EC2
+// does not offer where the fleet runs, or a scale-out the Elastic IP quota
+// cannot hold.
+func scaleCheck(vertical bool, typ string, n int) func(ctx context.Context, e *ladder.Env) error {
+	return func(ctx context.Context, e *ladder.Env) error {
+		if vertical {
+			return ladder.CheckVerticalType(ctx, e, typ)
+		}
+		return ladder.CheckHorizontal(ctx, e, n)
+	}
+}
+
+var instanceTypePattern = regexp.MustCompile(`^[a-z][a-z0-9-]*\.[a-z0-9]+$`)

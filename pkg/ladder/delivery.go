@@ -70,8 +70,8 @@ func readArtifact(path, arch string) (artifact, error) {
 }
 
 var deliveryCalls = []string{
-	"s3:CreateBucket", "s3:PutBucketTagging", "s3:PutPublicAccessBlock", "s3:PutObject",
-	"iam:CreateRole", "iam:PutRolePolicy", "iam:AttachRolePolicy", "iam:CreateInstanceProfile", "iam:AddRoleToInstanceProfile",
+	"s3:CreateBucket", "s3:PutBucketTagging", "s3:PutPublicAccessBlock", "s3:HeadObject", "s3:PutObject",
+	"iam:CreateRole", "iam:PutRolePolicy", "iam:AttachRolePolicy", "iam:CreateInstanceProfile", "iam:GetInstanceProfile", "iam:AddRoleToInstanceProfile",
 }
 
 // ensureDelivery makes the bucket, uploads the binary, and makes the

@@ -192,6 +192,9 @@ type Reserved struct {
 	HourlyPrice   float64   `json:"hourlyPrice"`
 	Start         time.Time `json:"start,omitempty"`
 	End           time.Time `json:"end,omitempty"`
+	// BoughtByWtt: tagged for this app by the reserved rung. Untagged ones
+	// (bought by anyone else in the account) cover the group all the same.
+	BoughtByWtt bool `json:"boughtByWtt"`
 }
 
 // Covering reports whether a reservation discounts running instances now.

@@ -66,7 +66,9 @@ func (e *StepError) Unwrap() error { return e.Err }
 // cancellation (it still has the overall deadline through stepCtx).
 func Run(ctx context.Context, p *Plan, x *Exec, stepCtx func() (context.Context, context.CancelFunc)) error {
 	total := len(p.Steps)
+	killAt := testKillAtStep()
 	for i, s := range p.Steps {
+		crashIfAt(killAt, i+1)
 		if err := ctx.Err(); err != nil {
 			return &Interrupted{Done: i, Total: total, Next: s, Cause: err}
 		}
@@ -94,5 +96,6 @@ func Run(ctx context.Context, p *Plan, x *Exec, stepCtx func() (context.Context,
 			fmt.Fprintf(x.Log, "      done (%s)\n", time.Since(start).Round(time.Millisecond))
 		}
 	}
+	crashIfAt(killAt, total+1)
 	return nil
 }

@@ -1,0 +1,38 @@
+package observe
+
+// Calls are the AWS actions Discover makes, named as recorded by
+// awsclient.Action (service prefix and SDK operation): the read half of
+// every command's IAM policy. TestCallsCoverDiscover keeps the list in step
+// with the code by reading the package's source.
+var Calls = []string{
+	// discoverEC2, discoverNetwork, discoverInstances, discoverLaunchTemplate
+	"ec2:DescribeVpcs",
+	"ec2:DescribeRouteTables",
+	"ec2:DescribeSubnets",
+	"ec2:DescribeInternetGateways",
+	"ec2:DescribeVpcEndpoints",
+	"ec2:DescribeSecurityGroups",
+	"ec2:DescribeInstances",
+	"ec2:DescribeAddresses",
+	"ec2:DescribeLaunchTemplates",
+	"ec2:DescribeLaunchTemplateVersions",
+	// discoverELB
+	"elasticloadbalancing:DescribeLoadBalancers",
+	"elasticloadbalancing:DescribeListeners",
+	"elasticloadbalancing:DescribeTargetGroups",
+	"elasticloadbalancing:DescribeTargetHealth",
+	// discoverASG
+	"autoscaling:DescribeAutoScalingGroups",
+	"autoscaling:DescribePolicies",
+	// discoverDelivery
+	"sts:GetCallerIdentity",
+	"s3:HeadBucket",
+	"iam:GetRole",
+	"iam:GetInstanceProfile",
+	// discoverDNS, FindRecord
+	"route53:GetHostedZone",
+	"route53:ListTagsForResource",
+	"route53:ListResourceRecordSets",
+	// discoverReserved
+	"ec2:DescribeReservedInstances",
+}
