@@ -5,7 +5,7 @@ package e2e
 // something goes wrong on purpose: AWS errors, SIGKILL at every step
 // boundary and after mutating calls, Ctrl-C. After every command each walk
 // compares what exists in AWS with what an undisturbed walk of the same
-// ladder left at the same point (the reference): the same resources of
+// ladder left at the same refPoint (the reference): the same resources of
 // every kind, the same sizes, the same stage, no lease left behind.
 //
 // Bounds: every wtt run is killed after runTimeout; walks run in parallel
@@ -26,7 +26,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -60,14 +59,16 @@ func (c rungCommand) String() string { return "wtt " + strings.Join(c.args, " ")
 // ladderCommands is the walk every reliability suite takes: each rung, a
 // vertical scale at the public stage (stop, modify, start) and at the group
 // (launch template version, rolling replacement), a scale-out with Elastic
-// IPs, and down.
+// IPs, a scale-in behind the DNS record, and down. The scale-in keeps one
+// instance for the asg rung, so that the multi-az rung has work to do.
 func ladderCommands(app string) []rungCommand {
 	return []rungCommand{
 		{"up", []string{"up"}},
 		{"scale-vertical-single", []string{"scale", "--vertical", "t3.small"}},
 		{"eip", []string{"migrate", "--to=eip"}},
-		{"scale-horizontal-eip", []string{"scale", "--horizontal", "2"}},
+		{"scale-out-eip", []string{"scale", "--horizontal", "2"}},
 		{"dns", []string{"migrate", "--to=dns", "--dns-name", "api." + app + ".example.com"}},
+		{"scale-in-dns", []string{"scale", "--horizontal", "1"}},
 		{"alb", []string{"migrate", "--to=alb"}},
 		{"asg", []string{"migrate", "--to=asg"}},
 		{"multi-az", []string{"migrate", "--to=multi-az"}},
@@ -93,7 +94,7 @@ func TestReliability(t *testing.T) {
 
 // walkSlots bounds how many walks (each an emulator plus wtt processes)
 // run at once.
-var walkSlots = make(chan struct{}, envInt("WTT_RELIABILITY_PARALLEL", 3))
+var walkSlots = make(chan struct{}, relEnvInt("WTT_RELIABILITY_PARALLEL", 3))
 
 // parallelWalk marks t parallel and holds a walk slot until it ends.
 func parallelWalk(t *testing.T) {
@@ -102,7 +103,7 @@ func parallelWalk(t *testing.T) {
 	t.Cleanup(func() { <-walkSlots })
 }
 
-func envInt(name string, def int) int {
+func relEnvInt(name string, def int) int {
 	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
 		return n
 	}
@@ -112,9 +113,9 @@ func envInt(name string, def int) int {
 // ---------------------------------------------------------------------------
 // Running wtt
 
-// walker runs wtt for one app against one emulator (possibly through a
+// relWalker runs wtt for one app against one emulator (possibly through a
 // proxy) and reads AWS back directly.
-type walker struct {
+type relWalker struct {
 	app      string
 	emu      *emulatortest.Emulator
 	endpoint string   // where wtt sends its AWS calls
@@ -126,11 +127,11 @@ type walker struct {
 	logf     func(format string, args ...any)
 }
 
-func newWalker(t *testing.T, app string) *walker {
+func newRelWalker(t *testing.T, app string) *relWalker {
 	t.Helper()
 	emu := emulatortest.Start(t)
 	cfg := emu.AWSConfig(t)
-	return &walker{
+	return &relWalker{
 		app: app, emu: emu, endpoint: emu.URL(), dir: t.TempDir(),
 		check: newChecker(cfg, app), ssm: ssm.NewFromConfig(cfg), logf: t.Logf,
 	}
@@ -158,10 +159,10 @@ func (r *wttRunResult) mutations() []string {
 }
 
 func (r *wttRunResult) String() string {
-	return fmt.Sprintf("$ %s (exit %d, %s)\n[stdout]\n%s\n[stderr]\n%s", r.cmd, r.code, r.took.Round(time.Millisecond), tail(r.stdout, 3000), tail(r.stderr, 6000))
+	return fmt.Sprintf("$ %s (exit %d, %s)\n[stdout]\n%s\n[stderr]\n%s", r.cmd, r.code, r.took.Round(time.Millisecond), tailText(r.stdout, 3000), tailText(r.stderr, 6000))
 }
 
-func tail(s string, n int) string {
+func tailText(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
@@ -170,7 +171,7 @@ func tail(s string, n int) string {
 
 // run runs `wtt ARGS --yes -o json` with extra environment, waiting at most
 // runTimeout.
-func (w *walker) run(args []string, extraEnv ...string) *wttRunResult {
+func (w *relWalker) run(args []string, extraEnv ...string) *wttRunResult {
 	w.runs++
 	callLog := filepath.Join(w.dir, fmt.Sprintf("calls-%03d.log", w.runs))
 	full := append(append([]string{}, args...), "--yes", "-o", "json", "--timeout", runTimeout.String())
@@ -209,11 +210,11 @@ func (w *walker) run(args []string, extraEnv ...string) *wttRunResult {
 		r.code, r.killed = -3, false
 		r.stderr += fmt.Sprintf("\n(the test killed wtt after %s)", runTimeout)
 	}
-	r.calls = readCallLog(callLog)
+	r.calls = readRunCallLog(callLog)
 	return r
 }
 
-func readCallLog(path string) []string {
+func readRunCallLog(path string) []string {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil
@@ -266,7 +267,7 @@ func (r *wttRunResult) retries() (calls, retries int) {
 }
 
 // leaseHeld reports whether the app's lease parameter exists.
-func (w *walker) leaseHeld(ctx context.Context) (bool, error) {
+func (w *relWalker) leaseHeld(ctx context.Context) (bool, error) {
 	_, err := w.ssm.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(names.For(w.app).LeaseParameter())})
 	var nf *ssmtypes.ParameterNotFound
 	switch {
@@ -281,14 +282,14 @@ func (w *walker) leaseHeld(ctx context.Context) (bool, error) {
 // ---------------------------------------------------------------------------
 // What exists: the shape of the app in AWS
 
-// shape is what exists for the app, counted by kind: the inventory of
+// appShape is what exists for the app, counted by kind: the inventory of
 // checks_test.go (what `down` must remove) plus what a duplicate or a
 // half-done step would change — instances by state and type, addresses,
 // records, targets, listeners, group sizes, template versions, policies,
 // rules, Reserved Instances, objects, the lease.
-type shape map[string]int
+type appShape map[string]int
 
-func (s shape) String() string {
+func (s appShape) String() string {
 	var parts []string
 	for k, v := range s {
 		parts = append(parts, fmt.Sprintf("%s=%d", k, v))
@@ -298,7 +299,7 @@ func (s shape) String() string {
 }
 
 // diff lists the kinds whose counts differ, "kind: got N, want M".
-func (s shape) diff(want shape) []string {
+func (s appShape) diff(want appShape) []string {
 	keys := map[string]bool{}
 	for k := range s {
 		keys[k] = true
@@ -316,17 +317,17 @@ func (s shape) diff(want shape) []string {
 	return out
 }
 
-func (w *walker) shape(ctx context.Context) (shape, error) {
+func (w *relWalker) shape(ctx context.Context) (appShape, error) {
 	c := w.check
 	inv, err := c.inventory(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("inventory: %w", err)
 	}
-	s := shape{}
+	s := appShape{}
 	for k, v := range inv {
 		s[k] = v
 	}
-	for _, add := range []func(context.Context, *checker, shape) error{
+	for _, add := range []func(context.Context, *checker, appShape) error{
 		shapeInstances, shapeAddresses, shapeRecords, shapeLoadBalancing, shapeGroup,
 		shapeTemplates, shapeSecurityRules, shapeReserved, shapeRole, shapeObjects,
 	} {
@@ -347,7 +348,7 @@ func (w *walker) shape(ctx context.Context) (shape, error) {
 	return s, nil
 }
 
-func shapeInstances(ctx context.Context, c *checker, s shape) error {
+func shapeInstances(ctx context.Context, c *checker, s appShape) error {
 	is, err := c.instances(ctx, "pending", "running", "stopping", "stopped")
 	if err != nil {
 		return fmt.Errorf("instances: %w", err)
@@ -361,7 +362,7 @@ func shapeInstances(ctx context.Context, c *checker, s shape) error {
 	return nil
 }
 
-func shapeAddresses(ctx context.Context, c *checker, s shape) error {
+func shapeAddresses(ctx context.Context, c *checker, s appShape) error {
 	out, err := c.ec2.DescribeAddresses(ctx, &ec2.DescribeAddressesInput{Filters: []ec2types.Filter{c.appFilter()}})
 	if err != nil {
 		return fmt.Errorf("addresses: %w", err)
@@ -376,7 +377,7 @@ func shapeAddresses(ctx context.Context, c *checker, s shape) error {
 
 // shapeRecords counts the records in the zones wtt created for the app,
 // by type (NS and SOA come with every zone).
-func shapeRecords(ctx context.Context, c *checker, s shape) error {
+func shapeRecords(ctx context.Context, c *checker, s appShape) error {
 	zones, err := c.r53.ListHostedZones(ctx, &route53.ListHostedZonesInput{})
 	if err != nil {
 		return fmt.Errorf("hosted zones: %w", err)
@@ -408,7 +409,7 @@ func shapeRecords(ctx context.Context, c *checker, s shape) error {
 	return nil
 }
 
-func shapeLoadBalancing(ctx context.Context, c *checker, s shape) error {
+func shapeLoadBalancing(ctx context.Context, c *checker, s appShape) error {
 	lbs, err := c.elb.DescribeLoadBalancers(ctx, &elbv2.DescribeLoadBalancersInput{})
 	if err != nil {
 		return fmt.Errorf("load balancers: %w", err)
@@ -447,7 +448,7 @@ func shapeLoadBalancing(ctx context.Context, c *checker, s shape) error {
 	return nil
 }
 
-func shapeGroup(ctx context.Context, c *checker, s shape) error {
+func shapeGroup(ctx context.Context, c *checker, s appShape) error {
 	out, err := c.asg.DescribeAutoScalingGroups(ctx, &autoscaling.DescribeAutoScalingGroupsInput{})
 	if err != nil {
 		return fmt.Errorf("groups: %w", err)
@@ -472,7 +473,7 @@ func shapeGroup(ctx context.Context, c *checker, s shape) error {
 	return nil
 }
 
-func shapeTemplates(ctx context.Context, c *checker, s shape) error {
+func shapeTemplates(ctx context.Context, c *checker, s appShape) error {
 	lts, err := c.ec2.DescribeLaunchTemplates(ctx, &ec2.DescribeLaunchTemplatesInput{Filters: []ec2types.Filter{c.appFilter()}})
 	if err != nil {
 		return fmt.Errorf("launch templates: %w", err)
@@ -483,7 +484,7 @@ func shapeTemplates(ctx context.Context, c *checker, s shape) error {
 	return nil
 }
 
-func shapeSecurityRules(ctx context.Context, c *checker, s shape) error {
+func shapeSecurityRules(ctx context.Context, c *checker, s appShape) error {
 	sgs, err := c.ec2.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []ec2types.Filter{c.appFilter()}})
 	if err != nil {
 		return fmt.Errorf("security groups: %w", err)
@@ -498,7 +499,7 @@ func shapeSecurityRules(ctx context.Context, c *checker, s shape) error {
 
 // shapeReserved counts the account's covering Reserved Instances: each walk
 // has an emulator (an account) of its own.
-func shapeReserved(ctx context.Context, c *checker, s shape) error {
+func shapeReserved(ctx context.Context, c *checker, s appShape) error {
 	out, err := c.ec2.DescribeReservedInstances(ctx, &ec2.DescribeReservedInstancesInput{Filters: []ec2types.Filter{
 		{Name: aws.String("state"), Values: []string{"active", "payment-pending"}},
 	}})
@@ -512,7 +513,7 @@ func shapeReserved(ctx context.Context, c *checker, s shape) error {
 	return nil
 }
 
-func shapeRole(ctx context.Context, c *checker, s shape) error {
+func shapeRole(ctx context.Context, c *checker, s appShape) error {
 	role := aws.String("wtt-" + c.app + "-instance")
 	inline, err := c.iam.ListRolePolicies(ctx, &iam.ListRolePoliciesInput{RoleName: role})
 	if err != nil {
@@ -526,7 +527,7 @@ func shapeRole(ctx context.Context, c *checker, s shape) error {
 	return nil
 }
 
-func shapeObjects(ctx context.Context, c *checker, s shape) error {
+func shapeObjects(ctx context.Context, c *checker, s appShape) error {
 	buckets, err := c.s3.ListBuckets(ctx, &s3.ListBucketsInput{})
 	if err != nil {
 		return fmt.Errorf("buckets: %w", err)
@@ -547,9 +548,9 @@ func shapeObjects(ctx context.Context, c *checker, s shape) error {
 // ---------------------------------------------------------------------------
 // The reference walk
 
-// point is what the reference walk saw after one command.
-type point struct {
-	shape     shape
+// refPoint is what the reference walk saw after one command.
+type refPoint struct {
+	shape     appShape
 	stage     string
 	steps     int // steps of the plan it ran
 	mutations int // mutating calls it made, the lease's included
@@ -562,7 +563,7 @@ type point struct {
 type reference struct {
 	cmds   []rungCommand // for its own app; others differ only in names
 	ready  []chan struct{}
-	points []point
+	points []refPoint
 	done   chan struct{}
 	err    error
 }
@@ -571,9 +572,9 @@ type reference struct {
 // emulator.
 func startReference(t *testing.T) *reference {
 	app := "rel-ref"
-	w := newWalker(t, app)
+	w := newRelWalker(t, app)
 	r := &reference{cmds: ladderCommands(app), done: make(chan struct{})}
-	r.points = make([]point, len(r.cmds))
+	r.points = make([]refPoint, len(r.cmds))
 	for range r.cmds {
 		r.ready = append(r.ready, make(chan struct{}))
 	}
@@ -585,7 +586,7 @@ func startReference(t *testing.T) *reference {
 	return r
 }
 
-func (r *reference) walk(w *walker) error {
+func (r *reference) walk(w *relWalker) error {
 	for i, c := range r.cmds {
 		res := w.run(c.args)
 		out, err := res.completed()
@@ -598,7 +599,7 @@ func (r *reference) walk(w *walker) error {
 		if err != nil {
 			return fmt.Errorf("reference walk, after %s: %w", c, err)
 		}
-		r.points[i] = point{shape: sh, stage: out.Stage, steps: len(out.Plan.Steps), mutations: len(res.mutations()), calls: len(res.calls), took: res.took}
+		r.points[i] = refPoint{shape: sh, stage: out.Stage, steps: len(out.Plan.Steps), mutations: len(res.mutations()), calls: len(res.calls), took: res.took}
 		close(r.ready[i])
 	}
 	return nil
@@ -606,9 +607,9 @@ func (r *reference) walk(w *walker) error {
 
 func (r *reference) wait() { <-r.done }
 
-// at waits for the reference's point after command i; it fails the test if
+// at waits for the reference's refPoint after command i; it fails the test if
 // the reference walk failed before reaching it.
-func (r *reference) at(t *testing.T, i int) point {
+func (r *reference) at(t *testing.T, i int) refPoint {
 	t.Helper()
 	select {
 	case <-r.ready[i]:
@@ -621,7 +622,7 @@ func (r *reference) at(t *testing.T, i int) point {
 		}
 		t.Fatalf("no reference to compare with: %v", r.err)
 	}
-	return point{}
+	return refPoint{}
 }
 
 func (r *reference) summary() string {
@@ -633,9 +634,12 @@ func (r *reference) summary() string {
 	return b.String()
 }
 
-// expect compares what exists after command i with the reference; stage is
-// the stage the command reported.
-func (w *walker) expect(t *testing.T, ref *reference, i int, stage string) {
+// expect compares what exists after command i with the reference. stage is
+// the stage the last run reported; applied says it applied steps, so it held
+// the lease and must have released it. (A run with nothing to do never
+// takes the lease, so it leaves a crashed predecessor's stale lease for the
+// next mutating run to break.)
+func (w *relWalker) expect(t *testing.T, ref *reference, i int, stage string, applied bool) {
 	t.Helper()
 	want := ref.at(t, i)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -644,6 +648,10 @@ func (w *walker) expect(t *testing.T, ref *reference, i int, stage string) {
 	if err != nil {
 		t.Fatalf("after %s: reading AWS: %v", ref.cmds[i].name, err)
 	}
+	if applied && got["lease"] > 0 {
+		t.Fatalf("after %s: the run finished but its lease is still there", ref.cmds[i].name)
+	}
+	delete(got, "lease")
 	if d := got.diff(want.shape); len(d) > 0 {
 		t.Fatalf("after %s, AWS differs from the undisturbed walk:\n  %s\n  got:  %s\n  want: %s",
 			ref.cmds[i].name, strings.Join(d, "\n  "), got, want.shape)

@@ -11,7 +11,6 @@ import (
 	"github.com/whatsthetime/wtt/pkg/ladder"
 	"github.com/whatsthetime/wtt/pkg/observe"
 	"github.com/whatsthetime/wtt/pkg/plan"
-	"github.com/whatsthetime/wtt/pkg/stage"
 )
 
 // ladderFlags are the options of the rungs, shared by up, plan, migrate,
@@ -144,7 +143,7 @@ Running it again changes nothing; after an interruption it finishes the job.`,
 				DryRun:   dr,
 				PreCheck: allChecks(instanceTypeCheck(lf.o.InstanceType), amiCheck(lf.o.AMI)),
 				Build: func(s *observe.State) (*plan.Plan, error) {
-					return ladder.Migrate(s, stage.Single, lf.o)
+					return ladder.Up(s, lf.o)
 				},
 			})
 		},

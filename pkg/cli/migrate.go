@@ -112,7 +112,7 @@ func (f *Factory) runMigrate(cmd *cobra.Command, lf *ladderFlags, to string, det
 		Opts:         lf.o,
 		DryRun:       dr,
 		DetailedExit: detailed,
-		PreCheck:     allChecks(instanceTypeCheck(lf.o.InstanceType), amiCheck(lf.o.AMI), reservedOfferingCheck(target, &lf.o)),
+		PreCheck:     allChecks(instanceTypeCheck(lf.o.InstanceType), amiCheck(lf.o.AMI), dnsPreviewCheck(target, lf.o.DNSName), eipQuotaCheck(target), reservedOfferingCheck(target, &lf.o)),
 		Build: func(s *observe.State) (*plan.Plan, error) {
 			return ladder.Migrate(s, target, lf.o)
 		},
@@ -128,5 +128,16 @@ func instanceTypeCheck(typ string) func(ctx context.Context, e *ladder.Env) erro
 		}
 		_, err := ladder.CheckInstanceType(ctx, e.C, typ, nil)
 		return err
+	}
+}
+
+// eipQuotaCheck refuses, before anything is allocated, a move to eip that
+// would exceed the account's Elastic IP quota.
+func eipQuotaCheck(target stage.Stage) func(ctx context.Context, e *ladder.Env) error {
+	return func(ctx context.Context, e *ladder.Env) error {
+		if target != stage.EIP {
+			return nil
+		}
+		return ladder.CheckEIPQuota(ctx, e.C, ladder.EIPsNeeded(e.State))
 	}
 }

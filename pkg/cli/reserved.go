@@ -3,6 +3,9 @@ package cli
 import (
 	"context"
 
+	"github.com/whatsthetime/wtt/pkg/awsclient"
+	"github.com/whatsthetime/wtt/pkg/observe"
+
 	"github.com/whatsthetime/wtt/pkg/ladder"
 	"github.com/whatsthetime/wtt/pkg/stage"
 )
@@ -16,18 +19,27 @@ func reservedOfferingCheck(target stage.Stage, o *ladder.Options) func(ctx conte
 		if target.Index() < stage.Reserved.Index() {
 			return nil
 		}
-		typ, need := ladder.ReservedShortfall(e.State, *o)
-		if typ == "" || need <= 0 {
-			return nil // no group to reserve for (planning says why), or covered
-		}
-		off, err := ladder.LookupReservedOffering(ctx, e.C, typ, *o)
-		if err != nil {
+		if err := lookupOffering(ctx, e.C, e.State, o); err != nil {
 			return err
 		}
-		o.Offering = off
-		e.Opts.Offering = off
+		e.Opts.Offering = o.Offering
 		return nil
 	}
+}
+
+// lookupOffering finds the offering for the group the reserved rung will
+// see from s (ReservedShortfall projects the rungs below on a jump).
+func lookupOffering(ctx context.Context, c *awsclient.Clients, s *observe.State, o *ladder.Options) error {
+	typ, need := ladder.ReservedShortfall(s, *o)
+	if typ == "" || need <= 0 {
+		return nil // no group to reserve for (planning says why), or covered
+	}
+	off, err := ladder.LookupReservedOffering(ctx, c, typ, *o)
+	if err != nil {
+		return err
+	}
+	o.Offering = off
+	return nil
 }
 
 // allChecks runs pre-checks in order, stopping at the first failure.

@@ -77,38 +77,51 @@ type runbookOp struct {
 	kind   string
 	typ    string // instance type to check against EC2, if any
 	target stage.Stage
-	build  func(s *observe.State) (*plan.Plan, error)
+	// horizontal is the count of a scale --horizontal step (its quota is
+	// checked like the command's).
+	horizontal int
+	opts       *ladder.Options
+	build      func(s *observe.State) (*plan.Plan, error)
 }
 
 func runbookOps(rb *runbook.Runbook, serverBinary string) ([]runbookOp, error) {
 	var ops []runbookOp
 	for i, e := range rb.Steps {
-		o := defaultOptions()
+		o := new(ladder.Options)
+		*o = defaultOptions()
 		o.ServerBinary = serverBinary
-		op := runbookOp{title: e.Title(), kind: e.Kind()}
+		op := runbookOp{title: e.Title(), kind: e.Kind(), opts: o}
 		set := map[string]bool{}
 		switch {
 		case e.Up != nil:
 			o.InstanceType, op.typ = e.Up.InstanceType, e.Up.InstanceType
-			op.build = func(s *observe.State) (*plan.Plan, error) { return ladder.Migrate(s, stage.Single, o) }
+			op.build = func(s *observe.State) (*plan.Plan, error) { return ladder.Up(s, *o) }
 		case e.Migrate != nil:
 			m := e.Migrate
 			target, _ := stage.Parse(m.To)
-			applyMigrateSpec(&o, m, set)
+			applyMigrateSpec(o, m, set)
 			if target == stage.DNS && o.DNSName == "" {
 				return nil, cmdutil.Usagef("add dnsName: api.example.com to the step", "runbook step %d: the dns rung needs a DNS name", i+1)
 			}
 			op.target = target
-			op.build = func(s *observe.State) (*plan.Plan, error) { return ladder.Migrate(s, target, o) }
+			op.build = func(s *observe.State) (*plan.Plan, error) {
+				// A runbook run again resumes: a rung the app is already
+				// past is done, not a move down the ladder.
+				if cur := stage.Detect(s).Stage; cur.Index() > target.Index() {
+					return ladder.Already(s, op.kind, cur), nil
+				}
+				return ladder.Migrate(s, target, *o)
+			}
 		case e.Scale != nil && e.Scale.Vertical != "":
 			typ := e.Scale.Vertical
 			op.typ = typ
-			op.build = func(s *observe.State) (*plan.Plan, error) { return ladder.ScaleVertical(s, typ, o) }
+			op.build = func(s *observe.State) (*plan.Plan, error) { return ladder.ScaleVertical(s, typ, *o) }
 		default:
 			n := e.Scale.Horizontal
-			op.build = func(s *observe.State) (*plan.Plan, error) { return ladder.ScaleHorizontal(s, n, o) }
+			op.horizontal = n
+			op.build = func(s *observe.State) (*plan.Plan, error) { return ladder.ScaleHorizontal(s, n, *o) }
 		}
-		if err := validateOptions(&o, func(name string) bool { return set[name] }); err != nil {
+		if err := validateOptions(o, func(name string) bool { return set[name] }); err != nil {
 			return nil, fmt.Errorf("runbook step %d (%s): %w", i+1, op.title, err)
 		}
 		ops = append(ops, op)
@@ -178,6 +191,9 @@ func (f *Factory) runRunbook(cmd *cobra.Command, ops []runbookOp, dr DryRun) err
 	whole.CostBefore = ladder.Cost(e.State)
 	projected := e.State
 	for _, op := range ops {
+		if err := f.runbookOffering(ctx, e, op, projected); err != nil {
+			return fmt.Errorf("%s: %w", op.title, err)
+		}
 		p, err := op.build(projected)
 		if err != nil {
 			return fmt.Errorf("%s: %w", op.title, err)
@@ -220,6 +236,12 @@ func (f *Factory) runRunbook(cmd *cobra.Command, ops []runbookOp, dr DryRun) err
 			return err
 		}
 		e.Opts = ladder.Options{PollInterval: e.Opts.PollInterval}
+		if err := f.runbookPreCheck(ctx, e, op); err != nil {
+			return fmt.Errorf("runbook step %d (%s): %w", i+1, op.title, err)
+		}
+		if err := f.runbookOffering(ctx, e, op, e.State); err != nil {
+			return fmt.Errorf("runbook step %d (%s): %w", i+1, op.title, err)
+		}
 		p, err := op.build(e.State)
 		if err != nil {
 			return fmt.Errorf("runbook step %d (%s): %w", i+1, op.title, err)
@@ -252,5 +274,21 @@ func (f *Factory) runbookPreCheck(ctx context.Context, e *ladder.Env, op runbook
 			return err
 		}
 	}
+	if op.horizontal > 0 {
+		return ladder.CheckHorizontal(ctx, e, op.horizontal)
+	}
+	return nil
+}
+
+// runbookOffering looks up the Reserved Instance offering for a reserved
+// step, from the state that step will start from.
+func (f *Factory) runbookOffering(ctx context.Context, e *ladder.Env, op runbookOp, from *observe.State) error {
+	if op.target != stage.Reserved {
+		return nil
+	}
+	if err := lookupOffering(ctx, e.C, from, op.opts); err != nil {
+		return err
+	}
+	e.Opts.Offering = op.opts.Offering
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/whatsthetime/wtt/pkg/cmdutil"
 	"github.com/whatsthetime/wtt/pkg/ladder"
+	"github.com/whatsthetime/wtt/pkg/stage"
 )
 
 // Bad input is refused before AWS is touched whenever it can be, and with
@@ -111,5 +112,19 @@ func amiCheck(ami string) func(ctx context.Context, e *ladder.Env) error {
 			return nil
 		}
 		return ladder.CheckAMI(ctx, e.C, ami)
+	}
+}
+
+// dnsPreviewCheck runs the dns rung's read-only preview before planning a
+// migration to dns: it refuses a second name for an app already published
+// (which the planner cannot see once the app is at dns, and would answer
+// "no changes") or a name another record already uses, and tells the plan
+// which hosted zone it will use.
+func dnsPreviewCheck(target stage.Stage, name string) func(ctx context.Context, e *ladder.Env) error {
+	return func(ctx context.Context, e *ladder.Env) error {
+		if target != stage.DNS || name == "" {
+			return nil
+		}
+		return e.PreviewZone(ctx, name)
 	}
 }

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,6 +27,16 @@ func runCLI(t *testing.T, args ...string) (code int, stderr string, touchedAWS b
 	root.SetArgs(args)
 	code = handleError(f, root.Execute())
 	return code, errb.String(), f.clients != nil
+}
+
+// runCLIOut runs wtt in-process and writes its stdout to out.
+func runCLIOut(t *testing.T, out io.Writer, args ...string) (code int, stderr string) {
+	t.Helper()
+	var errb bytes.Buffer
+	f := &Factory{IO: iostreams.Test(strings.NewReader(""), out, &errb), V: viper.New()}
+	root := NewRootCmd(f)
+	root.SetArgs(args)
+	return handleError(f, root.Execute()), errb.String()
 }
 
 func isolate(t *testing.T) {

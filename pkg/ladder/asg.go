@@ -126,7 +126,6 @@ func planASG(s *observe.State, o Options) ([]*plan.Step, []string, error) {
 	}
 	typ := groupType(s, o)
 	rung := string(stage.ASG)
-	n := names.For(s.App)
 	var steps []*plan.Step
 	var warns []string
 	if o.InstanceType != "" && o.InstanceType != typ {
@@ -143,31 +142,48 @@ func planASG(s *observe.State, o Options) ([]*plan.Step, []string, error) {
 	if step := groupStep(s, o, size, rung); step != nil {
 		steps = append(steps, step)
 	}
-	if s.Group == nil || len(s.Group.TargetTracking) == 0 {
-		target := cpuTarget(o)
-		steps = append(steps, &plan.Step{
-			Rung: rung, Action: plan.Create, Resource: "scaling policy " + n.ScalingPolicy(),
-			Detail: fmt.Sprintf("target tracking: hold average CPU at %g%% between min and max", target),
-			Calls:  policyCalls, DowntimeNote: asgNoDowntime,
-			Do: func(ctx context.Context, x *plan.Exec) error { return env(x).putCPUPolicy(ctx, target) },
-		})
+	if step := policyStep(s, o, rung); step != nil {
+		steps = append(steps, step)
 	}
-	if standalone := s.Standalone(); len(standalone) > 0 {
-		steps = append(steps, &plan.Step{
-			Rung: rung, Action: plan.Delete,
-			Resource: standaloneResource(standalone),
-			Detail:   "waits until the group's instances are healthy targets, then drains the standalone ones from the target group and terminates them",
-			Calls:    retireStandaloneCalls, DowntimeNote: asgNoDowntime,
-			Do: func(ctx context.Context, x *plan.Exec) error { return env(x).retireStandalone(withProgress(ctx, x)) },
-		})
-	} else if !groupHealthyIn(s) {
-		steps = append(steps, &plan.Step{
-			Rung: rung, Action: plan.Wait, Resource: "Auto Scaling group " + n.ASG() + " instances healthy in the target group",
-			Calls: groupOpsCalls, DowntimeNote: asgNoDowntime,
-			Do: func(ctx context.Context, x *plan.Exec) error { return env(x).waitGroupHealthy(withProgress(ctx, x)) },
-		})
+	if step := retireStandaloneStep(s, rung); step != nil {
+		steps = append(steps, step)
 	}
 	return steps, warns, nil
+}
+
+// policyStep plans the target-tracking policy when the group has none.
+func policyStep(s *observe.State, o Options, rung string) *plan.Step {
+	if s.Group != nil && len(s.Group.TargetTracking) > 0 {
+		return nil
+	}
+	target := cpuTarget(o)
+	return &plan.Step{
+		Rung: rung, Action: plan.Create, Resource: "scaling policy " + names.For(s.App).ScalingPolicy(),
+		Detail: fmt.Sprintf("target tracking: hold average CPU at %g%% between min and max", target),
+		Calls:  policyCalls, DowntimeNote: asgNoDowntime,
+		Do: func(ctx context.Context, x *plan.Exec) error { return env(x).putCPUPolicy(ctx, target) },
+	}
+}
+
+// retireStandaloneStep plans the end of the standalone fleet, or, when it is gone
+// already, a wait for a group that is not healthy yet.
+func retireStandaloneStep(s *observe.State, rung string) *plan.Step {
+	if standalone := s.Standalone(); len(standalone) > 0 {
+		return &plan.Step{
+			Rung: rung, Action: plan.Delete, Resource: standaloneResource(standalone),
+			Detail: "waits until the group's instances are healthy targets, then drains the standalone ones from the target group and terminates them",
+			Calls:  retireStandaloneCalls, DowntimeNote: asgNoDowntime,
+			Do: func(ctx context.Context, x *plan.Exec) error { return env(x).retireStandalone(withProgress(ctx, x)) },
+		}
+	}
+	if groupHealthyIn(s) {
+		return nil
+	}
+	return &plan.Step{
+		Rung: rung, Action: plan.Wait, Resource: "Auto Scaling group " + names.For(s.App).ASG() + " instances healthy in the target group",
+		Calls: groupOpsCalls, DowntimeNote: asgNoDowntime,
+		Do: func(ctx context.Context, x *plan.Exec) error { return env(x).waitGroupHealthy(withProgress(ctx, x)) },
+	}
 }
 
 func cpuTarget(o Options) float64 {
@@ -183,6 +199,9 @@ func standaloneResource(is []observe.Instance) string {
 	ids := idsOf(is)
 	if slices.ContainsFunc(ids, func(id string) bool { return strings.HasPrefix(id, unknown) }) {
 		return fmt.Sprintf("%d standalone instance(s) behind the load balancer", len(is))
+	}
+	if len(ids) > 5 {
+		ids = append(ids[:5:5], fmt.Sprintf("… (+%d)", len(ids)-5))
 	}
 	return fmt.Sprintf("%d standalone instance(s) %s", len(is), strings.Join(ids, ", "))
 }

@@ -374,3 +374,17 @@ func TestGroupSubnetsFollowTheInstances(t *testing.T) {
 		t.Errorf("no instances: %v, want the first private subnet", got)
 	}
 }
+
+func TestStandaloneResourceNamesAFewIDs(t *testing.T) {
+	var is []observe.Instance
+	for k := 0; k < 7; k++ {
+		is = append(is, observe.Instance{ID: "i-" + string(rune('a'+k))})
+	}
+	if got := standaloneResource(is); got != "7 standalone instance(s) i-a, i-b, i-c, i-d, i-e, … (+2)" {
+		t.Errorf("got %q", got)
+	}
+	is[0].ID = unknown + "-p1"
+	if got := standaloneResource(is[:2]); got != "2 standalone instance(s) behind the load balancer" {
+		t.Errorf("projected: %q", got)
+	}
+}

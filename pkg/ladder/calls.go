@@ -21,6 +21,8 @@ var (
 	amiCheckCalls = []string{"ec2:DescribeImages"}
 	// offeringLookupCalls: LookupReservedOffering.
 	offeringLookupCalls = []string{"ec2:DescribeReservedInstancesOfferings"}
+	// zonePreviewCalls: PreviewZone, before migrating to dns with a name.
+	zonePreviewCalls = []string{"route53:ListHostedZones", "route53:ListResourceRecordSets"}
 	// eipQuotaCheckCalls: CheckEIPQuota (via CheckHorizontal).
 	eipQuotaCheckCalls = []string{"servicequotas:GetServiceQuota", "ec2:DescribeAddresses"}
 )
@@ -60,7 +62,7 @@ func CallsFor(command string) ([]string, error) {
 }
 
 func migratePreChecks() []string {
-	return joinCalls(instanceTypeCheckCalls, amiCheckCalls, offeringLookupCalls)
+	return joinCalls(instanceTypeCheckCalls, amiCheckCalls, zonePreviewCalls, eipQuotaCheckCalls, offeringLookupCalls)
 }
 
 // callsState is the empty app every representative state grows from.
@@ -130,7 +132,7 @@ func planCalls(plans ...*plan.Plan) []string {
 func upStepCalls() []string {
 	var out []string
 	for _, o := range callsOptions() {
-		p, _ := Migrate(callsState(), stage.Single, o)
+		p, _ := Up(callsState(), o)
 		out = joinCalls(out, planCalls(p))
 	}
 	return out

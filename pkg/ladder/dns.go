@@ -467,6 +467,10 @@ func (e *Env) refuseForeignRecord(ctx context.Context, zoneID, zone, name string
 	return nil
 }
 
+// PreviewZoneCalls are what PreviewZone may call (read-only), for the IAM
+// policy of the command whose PreCheck calls it.
+var PreviewZoneCalls = []string{"route53:ListHostedZones", "route53:ListResourceRecordSets"}
+
 // PreviewZone fills in the zone a later dns step would use, with read-only
 // calls, so the plan can say whether it creates a zone or uses one; and it
 // refuses, before anything changes, a name someone else already uses, or a

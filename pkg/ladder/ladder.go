@@ -49,7 +49,10 @@ func MigrateProjected(s *observe.State, target stage.Stage, o Options) (*plan.Pl
 	p.CostBefore = Cost(s)
 	projected := s
 	for _, st := range stage.Ladder[1 : target.Index()+1] {
-		if st.Index() <= cur.Index() && stage.Reached(projected, st) {
+		// Rungs at or below the observed stage are behind the app: the
+		// public-fleet rungs' conditions (public IPs) no longer hold above
+		// them by design, so they are not planned again.
+		if st.Index() <= cur.Index() {
 			continue
 		}
 		if skip, why := skipped(st, target, o); skip {

@@ -228,7 +228,7 @@ func projectBelow(s *observe.State, target stage.Stage, o Options) *observe.Stat
 	cur := stage.Detect(s).Stage
 	p := s
 	for _, st := range stage.Ladder[1:target.Index()] {
-		if st.Index() <= cur.Index() && stage.Reached(p, st) {
+		if st.Index() <= cur.Index() {
 			continue
 		}
 		if skip, _ := skipped(st, target, o); skip {

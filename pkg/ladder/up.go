@@ -19,6 +19,23 @@ func (o Options) instanceType() string {
 	return DefaultInstanceType
 }
 
+// Up plans `wtt up`: create the app at stage single, or nothing when it
+// already stands on single or any rung above it.
+func Up(s *observe.State, o Options) (*plan.Plan, error) {
+	if cur := stage.Detect(s).Stage; cur.Index() > stage.Single.Index() {
+		return Already(s, "up", cur), nil
+	}
+	return Migrate(s, stage.Single, o)
+}
+
+// Already is the empty plan of an operation the app is past.
+func Already(s *observe.State, operation string, cur stage.Stage) *plan.Plan {
+	c := Cost(s)
+	return &plan.Plan{App: s.App, Region: s.Region, Operation: operation, From: string(cur), To: string(cur),
+		Steps: []*plan.Step{}, CostBefore: c, CostAfter: c, Projected: s,
+		Warnings: []string{fmt.Sprintf("the app is already at stage %s, past this operation", cur)}}
+}
+
 // planUp creates the app at stage single: the network, the delivery bucket
 // and role, the web security group and one instance.
 func planUp(s *observe.State, o Options) ([]*plan.Step, []string, error) {

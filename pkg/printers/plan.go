@@ -63,6 +63,9 @@ func PrintPlan(w io.Writer, format string, p *plan.Plan, suffix string) error {
 }
 
 func downtimeText(d time.Duration, note string) string {
+	if d == 0 && note != "" {
+		return note
+	}
 	s := "about " + d.Round(time.Second).String()
 	if d == 0 {
 		s = "none"
