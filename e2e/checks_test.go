@@ -430,4 +430,3 @@ func resetCalls(ctx context.Context, c *checker, ts *testscript.TestScript, args
 	}
 	return nil
 }
-
