@@ -1,0 +1,38 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+func init() {
+	checks["calls-save"] = saveCallCount
+	checks["calls-same"] = sameCallCount
+}
+
+// aws calls-save NAME: remember how many calls the runs since the last
+// calls-reset made.
+func saveCallCount(ctx context.Context, c *checker, ts *testscript.TestScript, args []string) error {
+	n := len(readCalls(ts))
+	return os.WriteFile(filepath.Join(ts.Getenv("WORK"), "calls-"+args[0]), []byte(strconv.Itoa(n)), 0o644)
+}
+
+// aws calls-same NAME: the runs since the last calls-reset made exactly as
+// many calls as the saved ones: the count does not grow with the fleet.
+func sameCallCount(ctx context.Context, c *checker, ts *testscript.TestScript, args []string) error {
+	b, err := os.ReadFile(filepath.Join(ts.Getenv("WORK"), "calls-"+args[0]))
+	if err != nil {
+		return err
+	}
+	want, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	if got := len(readCalls(ts)); got != want {
+		return fmt.Errorf("%d calls now, %d saved as %s: %v", got, want, args[0], readCalls(ts))
+	}
+	return nil
+}
