@@ -4,6 +4,10 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
 	"github.com/whatsthetime/wtt/pkg/observe"
 	"github.com/whatsthetime/wtt/pkg/plan"
 	"github.com/whatsthetime/wtt/pkg/stage"
@@ -68,6 +72,7 @@ func planUp(s *observe.State, o Options) ([]*plan.Step, []string, error) {
 			Rung: rung, Action: plan.Create, Resource: fmt.Sprintf("instance %s (public, IMDSv2 required, encrypted root volume)", typ),
 			Detail: "uploads the time server to the app's S3 bucket, creates the instance role, launches Amazon Linux 2023 with the boot script",
 			Calls:  append(append([]string{}, deliveryCalls...), launchCalls...),
+			Check:  func(ctx context.Context, x *plan.Exec) error { return env(x).checkLaunch(ctx, typ) },
 			Do: func(ctx context.Context, x *plan.Exec) error {
 				e := env(x)
 				if e.State.Network.WebSG == nil {
@@ -122,4 +127,29 @@ func projectUp(s *observe.State, o Options) *observe.State {
 		})
 	}
 	return p
+}
+
+// checkLaunch asks EC2 to validate launching the type and AMI with its own
+// DryRun (permission, type, image), without the network that may not exist
+// yet.
+func (e *Env) checkLaunch(ctx context.Context, typ string) error {
+	info, err := CheckInstanceType(ctx, e.C, typ, nil)
+	if err != nil {
+		return err
+	}
+	ami, err := e.resolveAMI(ctx, info.Arch)
+	if err != nil {
+		return err
+	}
+	_, err = e.C.EC2.RunInstances(ctx, &ec2.RunInstancesInput{
+		ImageId: aws.String(ami), InstanceType: ec2types.InstanceType(typ),
+		MinCount: aws.Int32(1), MaxCount: aws.Int32(1), DryRun: aws.Bool(true),
+	})
+	if isDryRunOK(err) {
+		return nil
+	}
+	if err == nil {
+		return fmt.Errorf("EC2 ignored DryRun and launched an instance; run `wtt down` to remove anything it left")
+	}
+	return err
 }
