@@ -61,7 +61,11 @@ func Down(s *observe.State) *plan.Plan {
 		del(fmt.Sprintf("%d Elastic IP(s)", len(s.EIPs)), []string{"ec2:DisassociateAddress", "ec2:ReleaseAddress"}, (*Env).deleteEIPs)
 	}
 	if s.Network.VPCID != "" {
-		del("network "+s.Network.VPCID+" (security groups, endpoint, subnets, route tables, internet gateway, VPC)",
+		what := "network " + s.Network.VPCID
+		for _, n := range s.StrayNetworks {
+			what += ", stray " + n.VPCID
+		}
+		del(what+" (security groups, endpoint, subnets, route tables, internet gateway, VPC)",
 			[]string{"ec2:DeleteSecurityGroup", "ec2:RevokeSecurityGroupIngress", "ec2:DeleteVpcEndpoints", "ec2:DeleteSubnet",
 				"ec2:DeleteRouteTable", "ec2:DisassociateRouteTable", "ec2:DetachInternetGateway", "ec2:DeleteInternetGateway", "ec2:DeleteVpc"},
 			(*Env).deleteNetwork)
@@ -210,8 +214,19 @@ func (e *Env) deleteEIPs(ctx context.Context) error {
 	return nil
 }
 
+// deleteNetwork deletes the app's VPC and any stray one in one step: once
+// the main VPC is gone a stray would be observed as the main one.
 func (e *Env) deleteNetwork(ctx context.Context) error {
-	n := e.State.Network
+	for _, n := range append([]observe.Network{e.State.Network}, e.State.StrayNetworks...) {
+		if err := e.deleteNetworkOf(ctx, n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// deleteNetworkOf deletes one VPC and everything in it wtt made.
+func (e *Env) deleteNetworkOf(ctx context.Context, n observe.Network) error {
 	if n.VPCID == "" {
 		return nil
 	}

@@ -80,14 +80,28 @@ func discoverEC2(ctx context.Context, c *awsclient.Clients, s *State) error {
 	if err != nil {
 		return fmt.Errorf("describing VPCs: %w", err)
 	}
-	if len(vpcs.Vpcs) > 0 {
-		v := vpcs.Vpcs[0]
-		s.Network.VPCID = aws.ToString(v.VpcId)
-		s.Network.CIDR = aws.ToString(v.CidrBlock)
-		s.Network.Tags = tagMap(v.Tags)
-		if err := discoverNetwork(ctx, c, s); err != nil {
+	// CreateVpc takes no idempotency token: a request retried after its
+	// answer was lost can leave a second VPC. The one with the most subnets
+	// is the app's; the others are strays that `down` removes.
+	var networks []Network
+	for _, v := range vpcs.Vpcs {
+		tmp := &State{App: s.App}
+		tmp.Network.VPCID = aws.ToString(v.VpcId)
+		tmp.Network.CIDR = aws.ToString(v.CidrBlock)
+		tmp.Network.Tags = tagMap(v.Tags)
+		if err := discoverNetwork(ctx, c, tmp); err != nil {
 			return err
 		}
+		networks = append(networks, tmp.Network)
+	}
+	sort.SliceStable(networks, func(i, j int) bool {
+		if len(networks[i].Subnets) != len(networks[j].Subnets) {
+			return len(networks[i].Subnets) > len(networks[j].Subnets)
+		}
+		return networks[i].VPCID < networks[j].VPCID
+	})
+	if len(networks) > 0 {
+		s.Network, s.StrayNetworks = networks[0], networks[1:]
 	}
 	if err := discoverInstances(ctx, c, s); err != nil {
 		return err
@@ -176,13 +190,18 @@ func discoverNetwork(ctx context.Context, c *awsclient.Clients, s *State) error 
 	if err != nil {
 		return fmt.Errorf("describing internet gateways: %w", err)
 	}
-	if len(igws.InternetGateways) > 0 {
-		g := igws.InternetGateways[0]
-		s.Network.IGWID = aws.ToString(g.InternetGatewayId)
+	// The gateway attached to this VPC, else one a crashed run created but
+	// never attached (found by its tag, so it is reused, not duplicated).
+	for _, g := range igws.InternetGateways {
 		for _, a := range g.Attachments {
 			if aws.ToString(a.VpcId) == s.Network.VPCID {
-				s.Network.IGWAttached = true
+				s.Network.IGWID, s.Network.IGWAttached = aws.ToString(g.InternetGatewayId), true
 			}
+		}
+	}
+	for _, g := range igws.InternetGateways {
+		if s.Network.IGWID == "" && len(g.Attachments) == 0 {
+			s.Network.IGWID = aws.ToString(g.InternetGatewayId)
 		}
 	}
 	eps, err := c.EC2.DescribeVpcEndpoints(ctx, &ec2.DescribeVpcEndpointsInput{Filters: vpcFilter})

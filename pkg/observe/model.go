@@ -11,10 +11,13 @@ type State struct {
 	Region  string `json:"region"`
 	Account string `json:"account,omitempty"`
 
-	Network   Network    `json:"network"`
-	Instances []Instance `json:"instances"`
-	EIPs      []EIP      `json:"eips"`
-	DNS       *DNS       `json:"dns,omitempty"`
+	Network Network `json:"network"`
+	// StrayNetworks are extra VPCs tagged for the app, left by a create
+	// whose answer was lost and retried; `down` deletes them.
+	StrayNetworks []Network  `json:"strayNetworks,omitempty"`
+	Instances     []Instance `json:"instances"`
+	EIPs          []EIP      `json:"eips"`
+	DNS           *DNS       `json:"dns,omitempty"`
 
 	LoadBalancer   *LoadBalancer   `json:"loadBalancer,omitempty"`
 	TargetGroup    *TargetGroup    `json:"targetGroup,omitempty"`
@@ -236,7 +239,7 @@ func (n Network) SubnetsWhere(public bool) []Subnet {
 
 // Empty reports whether nothing at all is tagged for the app.
 func (s *State) Empty() bool {
-	return s.Network.VPCID == "" && len(s.Instances) == 0 && len(s.EIPs) == 0 &&
+	return s.Network.VPCID == "" && len(s.StrayNetworks) == 0 && len(s.Instances) == 0 && len(s.EIPs) == 0 &&
 		s.DNS == nil && s.LoadBalancer == nil && s.TargetGroup == nil &&
 		s.LaunchTemplate == nil && s.Group == nil && s.Bucket == "" &&
 		s.InstanceProfile == "" && s.Role == ""

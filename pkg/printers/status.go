@@ -101,6 +101,10 @@ func findings(s *observe.State) []Finding {
 				Message: "stopped instance still pays for its volume; run the interrupted command again or `wtt down`", Monthly: pricing.RootVolumeMonthly})
 		}
 	}
+	for _, n := range s.StrayNetworks {
+		out = append(out, Finding{Kind: "stray-vpc", Resource: n.VPCID,
+			Message: "a second VPC tagged for the app (a create retried after its answer was lost); `wtt down` removes it"})
+	}
 	if s.LoadBalancer != nil && (s.TargetGroup == nil || len(s.TargetGroup.Targets) == 0) {
 		out = append(out, Finding{Kind: "idle-load-balancer", Resource: s.LoadBalancer.Name,
 			Message: "load balancer has no targets; run `wtt migrate --to=alb` to finish the rung or `wtt down`", Monthly: round2(pricing.ALBHourly * pricing.HoursPerMonth)})
