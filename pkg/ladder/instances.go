@@ -2,6 +2,8 @@ package ladder
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -163,7 +165,7 @@ func (e *Env) runInstance(ctx context.Context, spec launchSpec, sn observe.Subne
 		MinCount:     aws.Int32(1),
 		MaxCount:     aws.Int32(1),
 		UserData:     aws.String(userdataB64(script)),
-		ClientToken:  e.clientToken(spec.Role, sn.AZ, fmt.Sprint(ordinal), fmt.Sprint(time.Now().Unix()/600)),
+		ClientToken:  e.launchToken(spec, sn, ordinal),
 		MetadataOptions: &ec2types.InstanceMetadataOptionsRequest{
 			HttpTokens: ec2types.HttpTokensStateRequired, HttpEndpoint: ec2types.InstanceMetadataEndpointStateEnabled,
 			HttpPutResponseHopLimit: aws.Int32(1),
@@ -256,4 +258,18 @@ var errNoSubnets = errors.New("the app's network has no subnets; run `wtt up` fi
 // tagFilter narrows describes to the app.
 func (e *Env) tagFilter() ec2types.Filter {
 	return ec2types.Filter{Name: aws.String("tag:" + names.TagApp), Values: []string{e.App}}
+}
+
+// launchToken identifies one intended launch, so the SDK's retry of a
+// RunInstances whose answer was lost does not launch twice on AWS. It is
+// unique to the fleet as it stands (its instance IDs), so scaling in and out
+// again never reuses a token: AWS would answer a reused one with the old,
+// terminated instance. Across runs, tags are what find earlier work.
+func (e *Env) launchToken(spec launchSpec, sn observe.Subnet, ordinal int) *string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s|%s|%s|%d", e.App, spec.Role, sn.ID, ordinal)
+	for _, i := range e.State.LiveInstances() {
+		fmt.Fprintf(h, "|%s", i.ID)
+	}
+	return aws.String("wtt-" + hex.EncodeToString(h.Sum(nil))[:32])
 }
