@@ -12,20 +12,21 @@ package e2e
 // steps+1 is right after the last one) and WTT_TEST_KILL_AFTER_MUTATIONS=K
 // (pkg/awsclient: SIGKILL right after the K-th mutating call returns).
 //
-// Three walks, each on its own emulator:
+// Five walks, each on its own emulator:
 //   - boundaries: every command is first killed before its step 1 (the
 //     lease is taken, nothing else done), then run again and again, each
 //     run killed before its own step 2, so each run does exactly one step:
-//     every step boundary of the ladder is a crash refPoint, and every
+//     every step boundary of the ladder is a crash point, and every
 //     resume starts from one.
 //   - mid-step: the same, killed after every WTT_CRASH_STRIDE-th (default
-//     2) mutating call past the lease, so each run applies that many AWS
-//     mutations and dies; stride 1 crashes after every mutating call of the
-//     ladder.
-//   - rerun: every command killed once half-way (a middle step boundary or
-//     a middle mutating call, alternately), then run again without any hook:
-//     that one run must do all the rest. Ctrl-C replaces the kill for the
-//     alb and down commands.
+//     1) mutating call past the lease, so each run applies that many AWS
+//     mutations and dies: with stride 1, a crash after every mutating call
+//     of the ladder.
+//   - rerun-middle, rerun-early-late, rerun-late-early: every command
+//     killed once (at a step boundary or after a mutating call,
+//     alternately; in the middle, near the start or near the end), then
+//     run again without any hook: that one run must do all the rest. Ctrl-C
+//     replaces the kill for a few multi-step commands.
 
 import (
 	"bufio"
@@ -40,7 +41,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -48,14 +48,18 @@ import (
 // crashTally counts the crash points a walk tried (each followed by a
 // successful resume and a comparison with the reference).
 type crashTally struct {
-	mu     sync.Mutex
-	points map[string]int // by command
-	runs   int
+	points   map[string]int // by command
+	runs     int
+	findings []string // steps planned again after a run finished them
+}
+
+func (c *crashTally) replanned(what string) {
+	if !slices.Contains(c.findings, what) {
+		c.findings = append(c.findings, what)
+	}
 }
 
 func (c *crashTally) add(cmd string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.points == nil {
 		c.points = map[string]int{}
 	}
@@ -71,7 +75,11 @@ func (c *crashTally) String() string {
 			total += n
 		}
 	}
-	return fmt.Sprintf("%d crash points in %d wtt runs (%s)", total, c.runs, strings.Join(parts, " "))
+	msg := fmt.Sprintf("%d crash points in %d wtt runs (%s)", total, c.runs, strings.Join(parts, " "))
+	if len(c.findings) > 0 {
+		msg += "; steps planned again after they were done: " + strings.Join(c.findings, "; ")
+	}
+	return msg
 }
 
 func crashSuites(t *testing.T, ref *reference) {
@@ -88,7 +96,7 @@ func crashSuites(t *testing.T, ref *reference) {
 	t.Run("mid-step", func(t *testing.T) {
 		parallelWalk(t)
 		w := newRelWalker(t, "rel-crash-calls")
-		stride := relEnvInt("WTT_CRASH_STRIDE", 2)
+		stride := relEnvInt("WTT_CRASH_STRIDE", 1)
 		var tally crashTally
 		for i, c := range ladderCommands(w.app) {
 			crashAfterMutations(t, w, ref, i, c, stride, &tally)
@@ -96,19 +104,21 @@ func crashSuites(t *testing.T, ref *reference) {
 		tally.runs = w.runs
 		t.Logf("mid-step (stride %d): %s", stride, &tally)
 	})
-	t.Run("rerun", func(t *testing.T) {
-		parallelWalk(t)
-		w := newRelWalker(t, "rel-crash-rerun")
-		var tally crashTally
-		for i, c := range ladderCommands(w.app) {
-			crashOnceThenRerun(t, w, ref, i, c, &tally)
-		}
-		tally.runs = w.runs
-		t.Logf("rerun: %s", &tally)
-	})
+	for _, v := range rerunVariants {
+		t.Run("rerun-"+v.name, func(t *testing.T) {
+			parallelWalk(t)
+			w := newRelWalker(t, "rel-crash-"+v.name)
+			var tally crashTally
+			for i, c := range ladderCommands(w.app) {
+				crashOnceThenRerun(t, w, ref, i, c, v, &tally)
+			}
+			tally.runs = w.runs
+			t.Logf("rerun-%s: %s", v.name, &tally)
+		})
+	}
 }
 
-// finish requires the run to have completed and AWS to match the reference.
+// finishCrashed requires the run to have completed and AWS to match the reference.
 func finishCrashed(t *testing.T, w *relWalker, ref *reference, i int, r *wttRunResult, after string) {
 	t.Helper()
 	out, err := r.completed()
@@ -121,7 +131,7 @@ func finishCrashed(t *testing.T, w *relWalker, ref *reference, i int, r *wttRunR
 func requireKilled(t *testing.T, r *wttRunResult, what string) {
 	t.Helper()
 	if !r.killed {
-		t.Fatalf("%s: wtt was not killed at the crash refPoint (exit %d)\n%s", what, r.code, r)
+		t.Fatalf("%s: wtt was not killed at the crash point (exit %d)\n%s", what, r.code, r)
 	}
 }
 
@@ -134,21 +144,44 @@ func crashAtEveryBoundary(t *testing.T, w *relWalker, ref *reference, i int, c r
 	}
 	requireKilled(t, w.run(c.args, "WTT_TEST_KILL_AT_STEP=1"), c.name+" killed before step 1")
 	tally.add(c.name)
+	killAt := 2
+	var previous []string
 	for n := 0; ; n++ {
-		if n > want.steps+1 {
-			t.Fatalf("%s: %d runs that each should have done one more step, and it is not done: a step does not see its own work", c, n)
+		if n > 2*want.steps+1 {
+			t.Fatalf("%s: %d runs killed at step boundaries and it is still not done", c, n)
 		}
-		r := w.run(c.args, "WTT_TEST_KILL_AT_STEP=2")
+		r := w.run(c.args, fmt.Sprintf("WTT_TEST_KILL_AT_STEP=%d", killAt))
 		if r.code != 0 && !r.killed {
 			t.Fatalf("%s, resumed after a kill at a step boundary: %v", c, r)
 		}
-		if r.killed {
-			tally.add(c.name)
-			continue
+		if !r.killed {
+			finishCrashed(t, w, ref, i, r, "one crash per step")
+			return
 		}
-		finishCrashed(t, w, ref, i, r, "one crash per step")
-		return
+		tally.add(c.name)
+		// Each run should do the next step(s), leaving a shorter plan. One
+		// that did exactly what the run before it did has re-planned
+		// finished work: say so, and crash one step later from now on so
+		// that the walk ends.
+		started := startedSteps(r.stderr)
+		if len(started) > 0 && slices.Equal(started, previous) {
+			w.logf("finding: %s re-plans a step its previous run finished: %s", c.name, started[0])
+			tally.replanned(c.name + ": " + started[0])
+			killAt++
+		}
+		previous = started
 	}
+}
+
+var stepLine = regexp.MustCompile(`(?m)^\[\d+/\d+\] (.+)$`)
+
+// startedSteps lists the steps a run started, from its progress lines.
+func startedSteps(stderr string) []string {
+	var out []string
+	for _, m := range stepLine.FindAllStringSubmatch(stderr, -1) {
+		out = append(out, m[1])
+	}
+	return out
 }
 
 func crashAfterMutations(t *testing.T, w *relWalker, ref *reference, i int, c rungCommand, stride int, tally *crashTally) {
@@ -164,16 +197,10 @@ func crashAfterMutations(t *testing.T, w *relWalker, ref *reference, i int, c ru
 		if n > 2*want.mutations+5 {
 			t.Fatalf("%s: %d runs killed after mutating calls and it is still not done", c, n)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		stale, err := w.leaseHeld(ctx)
-		cancel()
-		if err != nil {
-			t.Fatal(err)
-		}
 		// The lease's calls come first: its create; or, when a killed run
 		// left its lease behind, a create refused, the break, the create.
 		lease := 1
-		if stale {
+		if w.staleLease(t) {
 			lease = 3
 		}
 		r := w.run(c.args, fmt.Sprintf("WTT_TEST_KILL_AFTER_MUTATIONS=%d", lease+k))
@@ -199,25 +226,69 @@ func crashAfterMutations(t *testing.T, w *relWalker, ref *reference, i int, c ru
 	}
 }
 
-// crashOnceThenRerun kills (or interrupts) the command half-way, then runs
-// it again without any hook.
-func crashOnceThenRerun(t *testing.T, w *relWalker, ref *reference, i int, c rungCommand, tally *crashTally) {
+// rerunVariant picks, for each command of a rerun walk, one crash point:
+// a step boundary (for commands of 2 steps or more) or a mutating call,
+// alternately, or Ctrl-C for the commands it names.
+type rerunVariant struct {
+	name      string
+	odd       bool                    // a boundary for odd commands (else even)
+	boundary  func(steps int) int     // WTT_TEST_KILL_AT_STEP
+	mutation  func(mutations int) int // WTT_TEST_KILL_AFTER_MUTATIONS; the lease's create is 1
+	interrupt map[string]bool         // commands interrupted with Ctrl-C instead
+}
+
+var rerunVariants = []rerunVariant{
+	{name: "middle", boundary: func(n int) int { return 1 + (n+1)/2 }, mutation: func(m int) int { return 1 + m/2 },
+		interrupt: map[string]bool{"alb": true, "down": true}},
+	// After the first step; after the last AWS change, before the lease
+	// is released.
+	{name: "early-late", odd: true, boundary: func(n int) int { return 2 }, mutation: func(m int) int { return m - 1 },
+		interrupt: map[string]bool{"dns": true, "asg": true}},
+	// Before the last step; right after the first AWS change.
+	{name: "late-early", boundary: func(n int) int { return n }, mutation: func(m int) int { return 2 },
+		interrupt: map[string]bool{"up": true}},
+}
+
+// crashOnceThenRerun kills (or interrupts) the command once, then runs it
+// again without any hook: that one run must do all the rest.
+func crashOnceThenRerun(t *testing.T, w *relWalker, ref *reference, i int, c rungCommand, v rerunVariant, tally *crashTally) {
 	t.Helper()
 	want := ref.at(t, i)
 	switch {
 	case want.steps == 0:
 		finishCrashed(t, w, ref, i, w.run(c.args), "nothing to do")
 		return
-	case c.name == "alb" || c.name == "down":
+	case v.interrupt[c.name] && want.steps >= 3:
 		interruptAtStep(t, w, c, 2, want.steps)
-	case i%2 == 0 && want.steps >= 2:
-		requireKilled(t, w.run(c.args, fmt.Sprintf("WTT_TEST_KILL_AT_STEP=%d", 1+(want.steps+1)/2)), c.name)
+	case (i%2 == 1) == v.odd && want.steps >= 2:
+		at := v.boundary(want.steps)
+		requireKilled(t, w.run(c.args, fmt.Sprintf("WTT_TEST_KILL_AT_STEP=%d", at)), fmt.Sprintf("%s killed before step %d", c.name, at))
 	default:
-		// Past the lease, half-way through the command's mutating calls.
-		requireKilled(t, w.run(c.args, fmt.Sprintf("WTT_TEST_KILL_AFTER_MUTATIONS=%d", 1+want.mutations/2)), c.name)
+		k := v.mutation(want.mutations)
+		if w.staleLease(t) {
+			k += 2 // its break comes first: the create refused, the delete
+		}
+		requireKilled(t, w.run(c.args, fmt.Sprintf("WTT_TEST_KILL_AFTER_MUTATIONS=%d", k)), fmt.Sprintf("%s killed after mutating call %d", c.name, k))
 	}
 	tally.add(c.name)
-	finishCrashed(t, w, ref, i, w.run(c.args), "one crash half-way")
+	crashed := w.last
+	r := w.run(c.args)
+	if os.Getenv("WTT_RELIABILITY_DEBUG") != "" && crashed != nil {
+		w.logf("%s: crashed: %s\nthen: %s", c.name, crashed, r)
+	}
+	finishCrashed(t, w, ref, i, r, "one crash")
+}
+
+// staleLease reports whether a killed run left the app's lease behind.
+func (w *relWalker) staleLease(t *testing.T) bool {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	held, err := w.leaseHeld(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return held
 }
 
 var stoppedAfter = regexp.MustCompile(`stopped after (\d+) of (\d+) steps; not started: (.+); run the same command again to finish`)

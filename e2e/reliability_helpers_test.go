@@ -5,7 +5,7 @@ package e2e
 // something goes wrong on purpose: AWS errors, SIGKILL at every step
 // boundary and after mutating calls, Ctrl-C. After every command each walk
 // compares what exists in AWS with what an undisturbed walk of the same
-// ladder left at the same refPoint (the reference): the same resources of
+// ladder left at the same point (the reference): the same resources of
 // every kind, the same sizes, the same stage, no lease left behind.
 //
 // Bounds: every wtt run is killed after runTimeout; walks run in parallel
@@ -84,6 +84,11 @@ func TestReliability(t *testing.T) {
 	if testing.Short() {
 		t.Skip("walks the whole ladder many times against emulators")
 	}
+	if os.Getenv(emulatortest.EndpointEnv) != "" {
+		// Eight walks of the ladder would buy Reserved Instances (which
+		// cannot be cancelled) and share one account between walks.
+		t.Skipf("needs emulators of its own; not run against %s", emulatortest.EndpointEnv)
+	}
 	ref := startReference(t)
 	t.Run("faults", func(t *testing.T) { faultSuites(t, ref) })
 	t.Run("crash", func(t *testing.T) { crashSuites(t, ref) })
@@ -124,6 +129,7 @@ type relWalker struct {
 	check    *checker // reads the emulator directly, never through a proxy
 	ssm      *ssm.Client
 	runs     int
+	last     *wttRunResult // the latest run, shown when AWS is not as expected
 	logf     func(format string, args ...any)
 }
 
@@ -184,6 +190,7 @@ func (w *relWalker) run(args []string, extraEnv ...string) *wttRunResult {
 		"WTT_APP="+w.app,
 		"WTT_MAX_BACKOFF=200ms",
 		"WTT_CALL_LOG="+callLog,
+		"WTT_CALL_LOG_ALL="+callLogAll, // the suite-wide IAM check (iampolicy_test.go)
 		"HOME="+w.dir,
 		"NO_COLOR=1",
 	)
@@ -211,6 +218,7 @@ func (w *relWalker) run(args []string, extraEnv ...string) *wttRunResult {
 		r.stderr += fmt.Sprintf("\n(the test killed wtt after %s)", runTimeout)
 	}
 	r.calls = readRunCallLog(callLog)
+	w.last = r
 	return r
 }
 
@@ -509,6 +517,11 @@ func shapeReserved(ctx context.Context, c *checker, s appShape) error {
 	for _, r := range out.ReservedInstances {
 		s["reserved/"+string(r.InstanceType)] += int(aws.ToInt32(r.InstanceCount))
 		s["reserved/purchases"]++
+		for _, tag := range r.Tags {
+			if aws.ToString(tag.Key) == names.TagApp && aws.ToString(tag.Value) == c.app {
+				s["reserved/tagged-for-app"]++
+			}
+		}
 	}
 	return nil
 }
@@ -607,7 +620,7 @@ func (r *reference) walk(w *relWalker) error {
 
 func (r *reference) wait() { <-r.done }
 
-// at waits for the reference's refPoint after command i; it fails the test if
+// at waits for the reference's point after command i; it fails the test if
 // the reference walk failed before reaching it.
 func (r *reference) at(t *testing.T, i int) refPoint {
 	t.Helper()
@@ -634,6 +647,14 @@ func (r *reference) summary() string {
 	return b.String()
 }
 
+// knownDifferences are kinds in which a crash may leave AWS different from
+// an undisturbed walk for a reason wtt cannot remove. They are logged, not
+// failed; docs/reliability-faults.md lists them.
+var knownDifferences = map[string]string{
+	"reserved/tagged-for-app": "EC2 cannot tag Reserved Instances in the purchase call; a crash between " +
+		"PurchaseReservedInstancesOffering and CreateTags leaves them untagged, and the next run sees the coverage and buys (and tags) nothing",
+}
+
 // expect compares what exists after command i with the reference. stage is
 // the stage the last run reported; applied says it applied steps, so it held
 // the lease and must have released it. (A run with nothing to do never
@@ -652,9 +673,15 @@ func (w *relWalker) expect(t *testing.T, ref *reference, i int, stage string, ap
 		t.Fatalf("after %s: the run finished but its lease is still there", ref.cmds[i].name)
 	}
 	delete(got, "lease")
+	for kind, why := range knownDifferences {
+		if got[kind] != want.shape[kind] {
+			w.logf("known difference after %s: %s %d, undisturbed %d: %s", ref.cmds[i].name, kind, got[kind], want.shape[kind], why)
+			got[kind] = want.shape[kind]
+		}
+	}
 	if d := got.diff(want.shape); len(d) > 0 {
-		t.Fatalf("after %s, AWS differs from the undisturbed walk:\n  %s\n  got:  %s\n  want: %s",
-			ref.cmds[i].name, strings.Join(d, "\n  "), got, want.shape)
+		t.Fatalf("after %s, AWS differs from the undisturbed walk:\n  %s\n  got:  %s\n  want: %s\nlast run:\n%s",
+			ref.cmds[i].name, strings.Join(d, "\n  "), got, want.shape, w.last)
 	}
 	if stage != want.stage {
 		t.Fatalf("after %s: stage %s, want %s", ref.cmds[i].name, stage, want.stage)

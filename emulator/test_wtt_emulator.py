@@ -706,5 +706,19 @@ class TestInstanceRefresh(EmulatorTestCase):
         )
 
 
+class TestIAM(EmulatorTestCase):
+    def test_remove_role_not_in_profile_is_no_such_entity(self) -> None:
+        iam = self.emu.client("iam")
+        iam.create_role(RoleName="r", AssumeRolePolicyDocument="{}")
+        iam.create_instance_profile(InstanceProfileName="p")
+        iam.add_role_to_instance_profile(InstanceProfileName="p", RoleName="r")
+        iam.remove_role_from_instance_profile(InstanceProfileName="p", RoleName="r")
+        err = self.assertClientError(
+            "NoSuchEntity", iam.remove_role_from_instance_profile, InstanceProfileName="p", RoleName="r"
+        )
+        self.assertEqual(err.response["ResponseMetadata"]["HTTPStatusCode"], 404)
+        iam.delete_instance_profile(InstanceProfileName="p")
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -69,6 +69,7 @@ ADDITIONS: tuple[tuple[str, str], ...] = (
     ("autoscaling:StartInstanceRefresh", "add_start_instance_refresh"),
     ("autoscaling:DescribeInstanceRefreshes", "add_describe_instance_refreshes"),
     ("autoscaling:CancelInstanceRefresh", "add_cancel_instance_refresh"),
+    ("iam:RemoveRoleFromInstanceProfile NoSuchEntity when the role is not in the profile", "add_remove_role_not_in_profile"),
 )
 
 # ===========================================================================
@@ -913,6 +914,30 @@ def add_cancel_instance_refresh() -> None:
         )
 
     AutoScalingResponse.cancel_instance_refresh = cancel_instance_refresh  # type: ignore[attr-defined]
+
+
+# ===========================================================================
+# IAM
+# ===========================================================================
+
+
+def add_remove_role_not_in_profile() -> None:
+    """RemoveRoleFromInstanceProfile for a role the profile does not hold:
+    AWS answers NoSuchEntity (HTTP 404); moto raises a Python ValueError,
+    which the server turns into an HTTP 500 that clients retry in vain. A run
+    of `wtt down` killed between removing the role and deleting the profile
+    repeats the removal when it is run again."""
+    from moto.iam.exceptions import NotFoundException
+    from moto.iam.models import IAMBackend
+
+    def remove_role_from_instance_profile(self: IAMBackend, profile_name: str, role_name: str) -> None:
+        profile = self.get_instance_profile(profile_name)
+        role = self.get_role(role_name)
+        if role not in profile.roles:
+            raise NotFoundException(f"Role {role_name} is not in instance profile {profile_name}.")
+        profile.roles.remove(role)
+
+    IAMBackend.remove_role_from_instance_profile = remove_role_from_instance_profile  # type: ignore[method-assign]
 
 
 # ===========================================================================

@@ -99,12 +99,18 @@ type Config struct {
 	// Latency is added to every request; Jitter adds a uniform random
 	// extra in [0, Jitter).
 	Latency, Jitter time.Duration
+	// ClientTokens answers an EC2 request that repeats the ClientToken of
+	// one already applied with the first answer, without forwarding it, as
+	// EC2 does (the emulator ignores ClientToken). With AfterForward, it
+	// tells the duplicates AWS would prevent from those it would not.
+	ClientTokens bool
 }
 
 // Counts is what the proxy has seen so far.
 type Counts struct {
 	Requests  int          // every request to an AWS API
 	Forwarded int          // requests the target received
+	Replayed  int          // answered from an earlier request with the same ClientToken
 	Faults    map[Kind]int // faults by kind
 	// ByService counts faults by the service the request was signed for
 	// (ec2, elasticloadbalancing, s3, ...).
@@ -122,7 +128,11 @@ func (c Counts) Total() int {
 
 // String reads like "412 requests, 61 faults (drop=15 internal-error=16 ...)".
 func (c Counts) String() string {
-	return fmt.Sprintf("%d requests, %d forwarded, %d faults (%s)", c.Requests, c.Forwarded, c.Total(), formatCounts(c.Faults))
+	msg := fmt.Sprintf("%d requests, %d forwarded, %d faults (%s)", c.Requests, c.Forwarded, c.Total(), formatCounts(c.Faults))
+	if c.Replayed > 0 {
+		msg += fmt.Sprintf(", %d answered again by ClientToken", c.Replayed)
+	}
+	return msg
 }
 
 func formatCounts[K ~string](m map[K]int) string {
@@ -143,9 +153,10 @@ type Proxy struct {
 	srv     *http.Server
 	ln      net.Listener
 
-	mu     sync.Mutex
-	rng    *rand.Rand
-	counts Counts
+	mu      sync.Mutex
+	rng     *rand.Rand
+	counts  Counts
+	answers map[string]*savedAnswer // by EC2 action and ClientToken
 }
 
 // New checks the configuration and builds the proxy; Start makes it listen.
@@ -176,10 +187,11 @@ func New(cfg Config) (*Proxy, error) {
 		return nil, fmt.Errorf("faultproxy: fault rates add up to more than 1")
 	}
 	p := &Proxy{
-		cfg:    cfg,
-		target: target,
-		rng:    rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0xfa017)),
-		counts: Counts{Faults: map[Kind]int{}, ByService: map[string]int{}},
+		cfg:     cfg,
+		target:  target,
+		rng:     rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0xfa017)),
+		counts:  Counts{Faults: map[Kind]int{}, ByService: map[string]int{}},
+		answers: map[string]*savedAnswer{},
 	}
 	p.forward = &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
@@ -221,7 +233,7 @@ func (p *Proxy) Close() error {
 func (p *Proxy) Counts() Counts {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	c := Counts{Requests: p.counts.Requests, Forwarded: p.counts.Forwarded, Faults: map[Kind]int{}, ByService: map[string]int{}}
+	c := Counts{Requests: p.counts.Requests, Forwarded: p.counts.Forwarded, Replayed: p.counts.Replayed, Faults: map[Kind]int{}, ByService: map[string]int{}}
 	for k, v := range p.counts.Faults {
 		c.Faults[k] = v
 	}
@@ -260,9 +272,17 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fail(w, r, kind, svc)
 		return
 	}
+	token := ""
+	if p.cfg.ClientTokens && svc == "ec2" {
+		token = clientTokenKey(r)
+		if a := p.savedAnswer(token); a != nil {
+			a.write(w)
+			return
+		}
+	}
 	p.count("", svc, true)
-	if lose != "" {
-		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, lostAnswer{kind: lose, service: svc}))
+	if lose != "" || token != "" {
+		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, forwarded{lose: lose, service: svc, token: token}))
 	}
 	p.forward.ServeHTTP(w, r)
 }
@@ -307,26 +327,37 @@ func (p *Proxy) count(kind Kind, service string, forwarded bool) {
 	}
 }
 
-// lostAnswer rides in the request context of a request whose answer the
-// proxy throws away once the target has applied it.
-type lostAnswer struct {
-	kind    Kind
+// forwarded rides in the context of a forwarded request whose answer the
+// proxy saves (it carries a ClientToken) or throws away once the target has
+// applied it (lose is the fault that replaces it).
+type forwarded struct {
+	lose    Kind
 	service string
+	token   string
 }
 
 var errLostAnswer = errors.New("faultproxy: answer lost after forwarding")
 
 func (p *Proxy) afterForward(resp *http.Response) error {
-	if _, ok := resp.Request.Context().Value(ctxKey{}).(lostAnswer); ok {
+	f, ok := resp.Request.Context().Value(ctxKey{}).(forwarded)
+	if !ok {
+		return nil
+	}
+	if f.token != "" && resp.StatusCode < 300 {
+		if err := p.saveAnswer(f.token, resp); err != nil {
+			return err
+		}
+	}
+	if f.lose != "" {
 		return errLostAnswer // the reverse proxy closes the body and calls forwardError
 	}
 	return nil
 }
 
 func (p *Proxy) forwardError(w http.ResponseWriter, r *http.Request, err error) {
-	if lost, ok := r.Context().Value(ctxKey{}).(lostAnswer); ok && errors.Is(err, errLostAnswer) {
-		p.count(AfterForward, lost.service, false)
-		fail(w, r, lost.kind, lost.service)
+	if f, ok := r.Context().Value(ctxKey{}).(forwarded); ok && errors.Is(err, errLostAnswer) {
+		p.count(AfterForward, f.service, false)
+		fail(w, r, f.lose, f.service)
 		return
 	}
 	// The target is down or broke the connection: say so as a gateway would.

@@ -415,3 +415,26 @@ func TestProtocolDetection(t *testing.T) {
 		t.Errorf("serviceOf = %q", s)
 	}
 }
+
+// With ClientTokens, a retried RunInstances whose first answer was lost
+// gets the first answer again instead of launching twice: EC2's promise,
+// which the emulator does not keep.
+func TestClientTokenRetryIsAnsweredOnce(t *testing.T) {
+	srv, hits := backend(t)
+	p, url := start(t, Config{Target: srv.URL, Seed: 5, AfterForward: 1, ClientTokens: true})
+	client := ec2.NewFromConfig(sdkConfig(url, 3))
+	_, err := client.RunInstances(context.Background(), &ec2.RunInstancesInput{
+		ImageId: aws.String("ami-1"), MinCount: aws.Int32(1), MaxCount: aws.Int32(1)})
+	if err != nil {
+		t.Fatalf("RunInstances: %v", err)
+	}
+	c := p.Counts()
+	if hits.Load() != 1 || c.Replayed != 1 || c.Faults[AfterForward] != 1 {
+		t.Errorf("target hit %d times, counts %s; want the launch applied once, its answer lost once and replayed once", hits.Load(), c)
+	}
+	// Without a token every attempt reaches the target.
+	_, err = client.DescribeRegions(context.Background(), &ec2.DescribeRegionsInput{})
+	if err == nil || hits.Load() != 4 {
+		t.Errorf("DescribeRegions: %v, target hit %d times, want 3 more lost answers", err, hits.Load())
+	}
+}

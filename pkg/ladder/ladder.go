@@ -42,6 +42,13 @@ func MigrateProjected(s *observe.State, target stage.Stage, o Options) (*plan.Pl
 	if target == stage.None {
 		return nil, nil, cmdutil.Usagef("run `wtt down` to delete the app", "migrating to stage none is not supported")
 	}
+	if target.Index() < cur.Index() && target.Index() >= stage.ALB.Index() && stage.Reached(s, target) {
+		// From alb up the stages are cumulative: an app at multi-az is also
+		// at asg, so re-running `migrate --to=asg` there has nothing to do.
+		p.CostBefore, p.CostAfter, p.Projected = Cost(s), Cost(s), s
+		p.Warnings = append(p.Warnings, fmt.Sprintf("the app is at stage %s, which already meets every condition of %s", cur, target))
+		return p, s, nil
+	}
 	if target.Index() < cur.Index() {
 		return nil, nil, cmdutil.Usagef("moving down the ladder is not supported; run `wtt down` and start again, or migrate to "+string(cur)+" or above",
 			"the app is at stage %s, above %s", cur, target)
