@@ -159,4 +159,3 @@ func everything(ctx context.Context, t *testing.T, cfg aws.Config) map[string]in
 	}
 	return n
 }
-
