@@ -150,8 +150,12 @@ func planPublicHorizontal(s *observe.State, sc scene, n int) ([]*plan.Step, []st
 		steps = append(steps, publicLaunchStep(s, typ, n, c))
 	case n < c:
 		victims := live[n:]
+		// A run interrupted after the record dropped the victims has done
+		// this step already.
 		if record {
-			steps = append(steps, publishStep(s, n, victims))
+			if !slices.Equal(publicAddresses(live[:n]), s.DNS.Values) {
+				steps = append(steps, publishStep(s, n, victims))
+			}
 			warns = append(warns, fmt.Sprintf("resolvers that cached %s keep the removed address(es) for up to its TTL (%d s): clients using them fail until then",
 				s.DNS.Name, s.DNS.TTL))
 		} else if ips := publicAddresses(victims); len(ips) > 0 {

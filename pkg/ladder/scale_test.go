@@ -688,3 +688,19 @@ func sclLineItems(lines []pricing.Line) []string {
 	}
 	return out
 }
+
+// A scale-in at dns interrupted after the record dropped the leaving
+// instance does not plan the record change again, only the termination.
+func TestScaleInAtDNSResumesAfterTheRecordStep(t *testing.T) {
+	s := sclDNS(2, "t2.micro")
+	live := liveByAge(s)
+	s.DNS.Values = publicAddresses(live[:1])
+	p := sclMustHorizontal(t, s, 1, Options{})
+	if len(p.Steps) != 1 || p.Steps[0].Action != plan.Delete {
+		var got []string
+		for _, st := range p.Steps {
+			got = append(got, string(st.Action)+" "+st.Resource)
+		}
+		t.Fatalf("want only the termination, got %v", got)
+	}
+}
