@@ -198,6 +198,11 @@ func (l *Locker) Acquire(ctx context.Context, o Options) (*Lease, error) {
 		if !found {
 			continue // released between our create and our read
 		}
+		if cur.rec.ID == rec.ID {
+			// Our own create worked but its answer was lost, and the SDK's
+			// retry found the parameter it had just written: the lease is ours.
+			return l.hold(rec), nil
+		}
 		if breaks < maxBreaks {
 			if reason := l.staleReason(cur.rec); reason != "" {
 				l.logf("Broke the stale lease on app %s held by %s: %s.\n", l.App, cur.rec.describe(), reason)

@@ -27,6 +27,9 @@ type fakeSSM struct {
 
 	creates, overwrites, deletes, gets int
 	putErr                             error
+	// loseCreateAnswer applies the next create, then answers as the SDK's
+	// retry of it would: ParameterAlreadyExists (the first answer was lost).
+	loseCreateAnswer bool
 	// beforeGet runs (unlocked) before each GetParameter answers, to play
 	// another operator acting between our calls.
 	beforeGet func(n int)
@@ -71,6 +74,10 @@ func (f *fakeSSM) PutParameter(ctx context.Context, in *ssm.PutParameterInput, _
 	}
 	f.value = aws.String(aws.ToString(in.Value))
 	f.modified = time.Now()
+	if !overwrite && f.loseCreateAnswer {
+		f.loseCreateAnswer = false
+		return nil, &ssmtypes.ParameterAlreadyExists{Message: aws.String("exists")}
+	}
 	return &ssm.PutParameterOutput{}, nil
 }
 
@@ -206,6 +213,30 @@ func TestAcquireFreeLeaseAndRelease(t *testing.T) {
 	}
 	if log.String() != "" {
 		t.Errorf("a free lease logged %q", log.String())
+	}
+}
+
+// A create whose answer is lost is retried by the SDK, and the retry finds
+// the parameter the first attempt wrote. That lease is ours, not someone
+// else's: the run must take it, not fail naming itself as the holder.
+func TestLostCreateAnswerAdoptsOwnLease(t *testing.T) {
+	api, log := &fakeSSM{loseCreateAnswer: true}, &syncBuffer{}
+	l := newLocker(api, log)
+	held, err := l.Acquire(context.Background(), Options{Operation: "migrate --to=dns"})
+	if err != nil {
+		t.Fatalf("Acquire after a lost create answer: %v", err)
+	}
+	if api.creates != 1 || api.deletes != 0 {
+		t.Errorf("%d creates and %d deletes; want the one create adopted, nothing broken", api.creates, api.deletes)
+	}
+	if log.String() != "" {
+		t.Errorf("adopting our own lease logged %q", log.String())
+	}
+	if err := held.Release(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := api.record(t); ok {
+		t.Error("lease still stored after Release")
 	}
 }
 
