@@ -222,6 +222,7 @@ func addMiddleware(s *middleware.Stack, o Options) error {
 				}
 			}
 			out, md, err := next.HandleFinalize(ctx, in)
+			err = guardBlindRetry(action, err)
 			if o.Debug != nil {
 				// Only the action, status and timing are traced: request
 				// bodies may hold user data and headers hold signatures.
