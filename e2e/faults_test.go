@@ -77,7 +77,7 @@ func faultSuites(t *testing.T, ref *reference) {
 		t.Run("after-forward", func(t *testing.T) {
 			parallelWalk(t)
 			w := newRelWalker(t, "rel-fault-after")
-			p := startFaultProxy(t, w, faultproxy.Config{Seed: seed, AfterForward: 0.05, ClientTokens: true})
+			p := startFaultProxy(t, w, faultproxy.Config{Seed: seed, AfterForward: 0.10, ClientTokens: true})
 			defer func() { t.Logf("proxy: %s", p.Counts()) }() // also when the walk fails
 			st := afterForwardWalk(t, w, ref)
 			t.Logf("wtt: %s", st)

@@ -199,15 +199,30 @@ func (e *Env) createOrRepairLoadBalancer(ctx context.Context, subnetIDs []string
 		if err == nil && len(found.LoadBalancers) > 0 {
 			return aws.ToString(found.LoadBalancers[0].LoadBalancerArn), nil
 		}
-		out, err := e.C.ELB.CreateLoadBalancer(ctx, &elbv2.CreateLoadBalancerInput{
-			Name: aws.String(e.N.ALB()), Type: elbtypes.LoadBalancerTypeEnumApplication,
-			Scheme: elbtypes.LoadBalancerSchemeEnumInternetFacing, IpAddressType: elbtypes.IpAddressTypeIpv4,
-			Subnets: subnetIDs, SecurityGroups: []string{sg}, Tags: e.elbTags("load-balancer"),
+		arn, err := createOrAdopt(ctx, "creating load balancer "+e.N.ALB(), func(ctx context.Context) (string, error) {
+			out, err := e.C.ELB.CreateLoadBalancer(ctx, &elbv2.CreateLoadBalancerInput{
+				Name: aws.String(e.N.ALB()), Type: elbtypes.LoadBalancerTypeEnumApplication,
+				Scheme: elbtypes.LoadBalancerSchemeEnumInternetFacing, IpAddressType: elbtypes.IpAddressTypeIpv4,
+				Subnets: subnetIDs, SecurityGroups: []string{sg}, Tags: e.elbTags("load-balancer"),
+			})
+			if err != nil {
+				return "", err
+			}
+			return aws.ToString(out.LoadBalancers[0].LoadBalancerArn), nil
+		}, func(ctx context.Context) (string, bool, error) {
+			found, err := e.C.ELB.DescribeLoadBalancers(ctx, &elbv2.DescribeLoadBalancersInput{Names: []string{e.N.ALB()}})
+			if hasCode(err, "LoadBalancerNotFound") {
+				return "", false, nil
+			}
+			if err != nil || len(found.LoadBalancers) == 0 {
+				return "", false, err
+			}
+			return aws.ToString(found.LoadBalancers[0].LoadBalancerArn), true, nil
 		})
 		if err != nil {
 			return "", fmt.Errorf("creating load balancer %s: %w", e.N.ALB(), err)
 		}
-		return aws.ToString(out.LoadBalancers[0].LoadBalancerArn), nil
+		return arn, nil
 	}
 	if len(lb.AZs) < 2 {
 		if _, err := e.C.ELB.SetSubnets(ctx, &elbv2.SetSubnetsInput{LoadBalancerArn: aws.String(lb.ARN), Subnets: subnetIDs}); err != nil {
@@ -257,9 +272,19 @@ func (e *Env) ensureListener(ctx context.Context, lbARN, tgARN string) error {
 		}
 		return nil
 	}
-	if _, err := e.C.ELB.CreateListener(ctx, &elbv2.CreateListenerInput{
-		LoadBalancerArn: aws.String(lbARN), Protocol: elbtypes.ProtocolEnumHttp, Port: aws.Int32(80), DefaultActions: forward,
-	}); err != nil {
+	_, err = createOrAdopt(ctx, "creating the :80 listener of "+e.N.ALB(), func(ctx context.Context) (bool, error) {
+		_, err := e.C.ELB.CreateListener(ctx, &elbv2.CreateListenerInput{
+			LoadBalancerArn: aws.String(lbARN), Protocol: elbtypes.ProtocolEnumHttp, Port: aws.Int32(80), DefaultActions: forward,
+		})
+		return true, err
+	}, func(ctx context.Context) (bool, bool, error) {
+		out, err := e.C.ELB.DescribeListeners(ctx, &elbv2.DescribeListenersInput{LoadBalancerArn: aws.String(lbARN)})
+		if err != nil {
+			return false, false, err
+		}
+		return true, slices.ContainsFunc(out.Listeners, func(l elbtypes.Listener) bool { return aws.ToInt32(l.Port) == 80 }), nil
+	})
+	if err != nil && !hasCode(err, "DuplicateListener") {
 		return fmt.Errorf("creating the :80 listener of %s: %w", e.N.ALB(), err)
 	}
 	return nil

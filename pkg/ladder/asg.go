@@ -343,21 +343,32 @@ func (e *Env) ensureGroup(ctx context.Context, size groupSize, setSizes bool) er
 		if err != nil {
 			return err
 		}
-		_, err = e.C.AutoScaling.CreateAutoScalingGroup(ctx, &autoscaling.CreateAutoScalingGroupInput{
-			AutoScalingGroupName: aws.String(e.N.ASG()), LaunchTemplate: lt,
-			MinSize: aws.Int32(size.Min), MaxSize: aws.Int32(size.Max), DesiredCapacity: aws.Int32(size.Desired),
-			VPCZoneIdentifier: aws.String(strings.Join(subnets, ",")),
-			TargetGroupARNs:   []string{tgARN},
-			HealthCheckType:   aws.String("ELB"), HealthCheckGracePeriod: aws.Int32(healthGrace),
-			Tags: e.groupTags(),
+		created, err := createOrAdopt(ctx, "creating Auto Scaling group "+e.N.ASG(), func(ctx context.Context) (bool, error) {
+			_, err := e.C.AutoScaling.CreateAutoScalingGroup(ctx, &autoscaling.CreateAutoScalingGroupInput{
+				AutoScalingGroupName: aws.String(e.N.ASG()), LaunchTemplate: lt,
+				MinSize: aws.Int32(size.Min), MaxSize: aws.Int32(size.Max), DesiredCapacity: aws.Int32(size.Desired),
+				VPCZoneIdentifier: aws.String(strings.Join(subnets, ",")),
+				TargetGroupARNs:   []string{tgARN},
+				HealthCheckType:   aws.String("ELB"), HealthCheckGracePeriod: aws.Int32(healthGrace),
+				Tags: e.groupTags(),
+			})
+			return err == nil, err
+		}, func(ctx context.Context) (bool, bool, error) {
+			// Found: fall through to the update below, which makes its
+			// settings exactly these.
+			out, err := e.C.AutoScaling.DescribeAutoScalingGroups(ctx, &autoscaling.DescribeAutoScalingGroupsInput{AutoScalingGroupNames: []string{e.N.ASG()}})
+			if err != nil {
+				return false, false, err
+			}
+			return false, len(out.AutoScalingGroups) > 0, nil
 		})
-		if err == nil {
+		if created {
 			return nil
 		}
-		if !hasCode(err, "AlreadyExists") {
+		if err != nil && !hasCode(err, "AlreadyExists") {
 			return fmt.Errorf("creating Auto Scaling group %s: %w", e.N.ASG(), err)
 		}
-		// Created by a run whose answer was lost: fall through and update it.
+		// Created by a call whose answer was lost: update it to these settings.
 	}
 	return e.updateGroup(ctx, lt, tgARN, size, setSizes)
 }

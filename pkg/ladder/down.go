@@ -32,8 +32,19 @@ func Down(s *observe.State) *plan.Plan {
 			Do: func(ctx context.Context, x *plan.Exec) error { return do(env(x), ctx) }})
 	}
 	if s.Group != nil {
-		del("Auto Scaling group "+s.Group.Name+fmt.Sprintf(" and its %d instance(s)", len(s.Group.Instances)),
-			[]string{"autoscaling:DeleteAutoScalingGroup", "autoscaling:DescribeAutoScalingGroups"}, (*Env).deleteGroup)
+		// Only the reserved rung, which needs the group, records purchase
+		// intents: an interrupted purchase is accounted for (its
+		// reservations tagged) and its intent removed with the group.
+		p.Steps = append(p.Steps, &plan.Step{Rung: "down", Action: plan.Delete,
+			Resource: "Auto Scaling group " + s.Group.Name + fmt.Sprintf(" and its %d instance(s)", len(s.Group.Instances)),
+			Calls:    append([]string{"autoscaling:DeleteAutoScalingGroup", "autoscaling:DescribeAutoScalingGroups", "ec2:CreateTags"}, reservedIntentCalls...),
+			Do: func(ctx context.Context, x *plan.Exec) error {
+				e := env(x)
+				if err := e.reconcileReservedIntent(ctx, x); err != nil {
+					return err
+				}
+				return e.deleteGroup(ctx)
+			}})
 	}
 	if s.LaunchTemplate != nil {
 		del("launch template "+s.LaunchTemplate.Name, []string{"ec2:DeleteLaunchTemplate"}, (*Env).deleteLaunchTemplate)

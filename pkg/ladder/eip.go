@@ -200,10 +200,33 @@ func pendingIDs(is []observe.Instance) []string {
 
 // allocateEIP allocates with the tags in the same call, so no Elastic IP
 // ever exists that discovery (and so a re-run, or `down`) cannot find.
+//
+// An allocation costs money and has no idempotency token: after a lost
+// answer the address carrying this instance's name, still unassociated, is
+// the one the lost call allocated.
 func (e *Env) allocateEIP(ctx context.Context, instanceID string) (observe.EIP, error) {
-	out, err := e.C.EC2.AllocateAddress(ctx, &ec2.AllocateAddressInput{
-		Domain:            ec2types.DomainTypeVpc,
-		TagSpecifications: e.tagSpec(ec2types.ResourceTypeElasticIp, "eip", fmt.Sprintf("wtt-%s-%s", e.App, instanceID)),
+	name := fmt.Sprintf("wtt-%s-%s", e.App, instanceID)
+	a, err := createOrAdopt(ctx, "allocating an Elastic IP for "+instanceID, func(ctx context.Context) (observe.EIP, error) {
+		out, err := e.C.EC2.AllocateAddress(ctx, &ec2.AllocateAddressInput{
+			Domain:            ec2types.DomainTypeVpc,
+			TagSpecifications: e.tagSpec(ec2types.ResourceTypeElasticIp, "eip", name),
+		})
+		if err != nil {
+			return observe.EIP{}, err
+		}
+		return observe.EIP{AllocationID: aws.ToString(out.AllocationId), PublicIP: aws.ToString(out.PublicIp)}, nil
+	}, func(ctx context.Context) (observe.EIP, bool, error) {
+		out, err := e.C.EC2.DescribeAddresses(ctx, &ec2.DescribeAddressesInput{Filters: append(e.tagFilters("eip"),
+			ec2types.Filter{Name: aws.String("tag:Name"), Values: []string{name}})})
+		if err != nil {
+			return observe.EIP{}, false, err
+		}
+		for _, ad := range out.Addresses {
+			if ad.AssociationId == nil {
+				return observe.EIP{AllocationID: aws.ToString(ad.AllocationId), PublicIP: aws.ToString(ad.PublicIp)}, true, nil
+			}
+		}
+		return observe.EIP{}, false, nil
 	})
 	if err != nil {
 		if hasCode(err, "AddressLimitExceeded") {
@@ -211,16 +234,25 @@ func (e *Env) allocateEIP(ctx context.Context, instanceID string) (observe.EIP, 
 		}
 		return observe.EIP{}, fmt.Errorf("allocating an Elastic IP for %s: %w", instanceID, err)
 	}
-	return observe.EIP{AllocationID: aws.ToString(out.AllocationId), PublicIP: aws.ToString(out.PublicIp)}, nil
+	return a, nil
 }
 
 // associateEIP never moves an address already associated elsewhere
 // (AllowReassociation=false): if another run got there first, AWS says so
 // instead of silently taking it from that instance.
 func (e *Env) associateEIP(ctx context.Context, a observe.EIP, instanceID string) error {
-	if _, err := e.C.EC2.AssociateAddress(ctx, &ec2.AssociateAddressInput{
+	_, err := e.C.EC2.AssociateAddress(ctx, &ec2.AssociateAddressInput{
 		AllocationId: aws.String(a.AllocationID), InstanceId: aws.String(instanceID), AllowReassociation: aws.Bool(false),
-	}); err != nil {
+	})
+	if err != nil && hasCode(err, "Resource.AlreadyAssociated") {
+		// A repeat of an association whose answer was lost: fine if the
+		// address is on this very instance.
+		out, derr := e.C.EC2.DescribeAddresses(ctx, &ec2.DescribeAddressesInput{AllocationIds: []string{a.AllocationID}})
+		if derr == nil && len(out.Addresses) == 1 && aws.ToString(out.Addresses[0].InstanceId) == instanceID {
+			return nil
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("associating Elastic IP %s with %s: %w", a.PublicIP, instanceID, err)
 	}
 	return nil

@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
+	"github.com/whatsthetime/wtt/pkg/names"
 	"github.com/whatsthetime/wtt/pkg/observe"
 )
 
@@ -45,17 +46,29 @@ func networkComplete(s *observe.State) bool {
 func (e *Env) ensureNetwork(ctx context.Context) error {
 	s := e.State
 	if s.Network.VPCID == "" {
-		out, err := e.C.EC2.CreateVpc(ctx, &ec2.CreateVpcInput{
-			CidrBlock:         aws.String(vpcCIDR),
-			TagSpecifications: e.tagSpec(ec2types.ResourceTypeVpc, "vpc", e.N.VPC()),
-			DryRun:            e.dryRun(),
+		id, err := createOrAdopt(ctx, "creating the VPC", func(ctx context.Context) (string, error) {
+			out, err := e.C.EC2.CreateVpc(ctx, &ec2.CreateVpcInput{
+				CidrBlock:         aws.String(vpcCIDR),
+				TagSpecifications: e.tagSpec(ec2types.ResourceTypeVpc, "vpc", e.N.VPC()),
+				DryRun:            e.dryRun(),
+			})
+			if err != nil {
+				return "", err
+			}
+			return aws.ToString(out.Vpc.VpcId), nil
+		}, func(ctx context.Context) (string, bool, error) {
+			out, err := e.C.EC2.DescribeVpcs(ctx, &ec2.DescribeVpcsInput{Filters: e.tagFilters("vpc")})
+			if err != nil || len(out.Vpcs) == 0 {
+				return "", false, err
+			}
+			return aws.ToString(out.Vpcs[0].VpcId), true, nil
 		})
 		if err != nil {
 			return fmt.Errorf("creating VPC: %w", err)
 		}
-		s.Network.VPCID = aws.ToString(out.Vpc.VpcId)
+		s.Network.VPCID = id
 		if _, err := e.C.EC2.ModifyVpcAttribute(ctx, &ec2.ModifyVpcAttributeInput{
-			VpcId: out.Vpc.VpcId, EnableDnsHostnames: &ec2types.AttributeBooleanValue{Value: aws.Bool(true)},
+			VpcId: aws.String(id), EnableDnsHostnames: &ec2types.AttributeBooleanValue{Value: aws.Bool(true)},
 		}); err != nil {
 			return fmt.Errorf("enabling DNS hostnames: %w", err)
 		}
@@ -75,32 +88,41 @@ func (e *Env) ensureNetwork(ctx context.Context) error {
 			if slices.ContainsFunc(s.Network.Subnets, func(sn observe.Subnet) bool { return sn.CIDR == cidr }) {
 				continue
 			}
-			out, err := e.C.EC2.CreateSubnet(ctx, &ec2.CreateSubnetInput{
-				VpcId: vpc, CidrBlock: aws.String(cidr), AvailabilityZone: aws.String(az),
-				TagSpecifications: e.tagSpec(ec2types.ResourceTypeSubnet, role, fmt.Sprintf("%s-%s-%s", e.N.VPC(), role, az)),
-			})
+			id, err := e.createSubnet(ctx, cidr, az, role)
 			if err != nil {
-				return fmt.Errorf("creating %s subnet in %s: %w", role, az, err)
+				return err
 			}
 			if public {
 				if _, err := e.C.EC2.ModifySubnetAttribute(ctx, &ec2.ModifySubnetAttributeInput{
-					SubnetId: out.Subnet.SubnetId, MapPublicIpOnLaunch: &ec2types.AttributeBooleanValue{Value: aws.Bool(true)},
+					SubnetId: aws.String(id), MapPublicIpOnLaunch: &ec2types.AttributeBooleanValue{Value: aws.Bool(true)},
 				}); err != nil {
 					return fmt.Errorf("making subnet %s public: %w", cidr, err)
 				}
 			}
-			s.Network.Subnets = append(s.Network.Subnets, observe.Subnet{ID: aws.ToString(out.Subnet.SubnetId), AZ: az, CIDR: cidr, Public: public})
+			s.Network.Subnets = append(s.Network.Subnets, observe.Subnet{ID: id, AZ: az, CIDR: cidr, Public: public})
 		}
 	}
 
 	if s.Network.IGWID == "" {
-		out, err := e.C.EC2.CreateInternetGateway(ctx, &ec2.CreateInternetGatewayInput{
-			TagSpecifications: e.tagSpec(ec2types.ResourceTypeInternetGateway, "igw", e.N.VPC()+"-igw"),
+		id, err := createOrAdopt(ctx, "creating the internet gateway", func(ctx context.Context) (string, error) {
+			out, err := e.C.EC2.CreateInternetGateway(ctx, &ec2.CreateInternetGatewayInput{
+				TagSpecifications: e.tagSpec(ec2types.ResourceTypeInternetGateway, "igw", e.N.VPC()+"-igw"),
+			})
+			if err != nil {
+				return "", err
+			}
+			return aws.ToString(out.InternetGateway.InternetGatewayId), nil
+		}, func(ctx context.Context) (string, bool, error) {
+			out, err := e.C.EC2.DescribeInternetGateways(ctx, &ec2.DescribeInternetGatewaysInput{Filters: e.tagFilters("igw")})
+			if err != nil || len(out.InternetGateways) == 0 {
+				return "", false, err
+			}
+			return aws.ToString(out.InternetGateways[0].InternetGatewayId), true, nil
 		})
 		if err != nil {
 			return fmt.Errorf("creating internet gateway: %w", err)
 		}
-		s.Network.IGWID = aws.ToString(out.InternetGateway.InternetGatewayId)
+		s.Network.IGWID = id
 	}
 	if !s.Network.IGWAttached {
 		if _, err := e.C.EC2.AttachInternetGateway(ctx, &ec2.AttachInternetGatewayInput{
@@ -121,6 +143,9 @@ func (e *Env) ensureNetwork(ctx context.Context) error {
 	}
 	if s.Network.S3EndpointID == "" {
 		if _, err := e.C.EC2.CreateVpcEndpoint(ctx, &ec2.CreateVpcEndpointInput{
+			// The SDK does not fill this token itself; with it, a retry
+			// after a lost answer gets the first endpoint back.
+			ClientToken:       e.clientToken("s3", s.Network.VPCID),
 			VpcId:             vpc,
 			ServiceName:       aws.String(fmt.Sprintf("com.amazonaws.%s.s3", s.Region)),
 			VpcEndpointType:   ec2types.VpcEndpointTypeGateway,
@@ -131,6 +156,39 @@ func (e *Env) ensureNetwork(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// createSubnet creates a subnet, or adopts the one with that CIDR in the
+// app's VPC: a repeat of a create whose answer was lost fails with
+// InvalidSubnet.Conflict.
+func (e *Env) createSubnet(ctx context.Context, cidr, az, role string) (string, error) {
+	vpc := e.State.Network.VPCID
+	out, err := e.C.EC2.CreateSubnet(ctx, &ec2.CreateSubnetInput{
+		VpcId: aws.String(vpc), CidrBlock: aws.String(cidr), AvailabilityZone: aws.String(az),
+		TagSpecifications: e.tagSpec(ec2types.ResourceTypeSubnet, role, fmt.Sprintf("%s-%s-%s", e.N.VPC(), role, az)),
+	})
+	if err == nil {
+		return aws.ToString(out.Subnet.SubnetId), nil
+	}
+	if !hasCode(err, "InvalidSubnet.Conflict") {
+		return "", fmt.Errorf("creating %s subnet in %s: %w", role, az, err)
+	}
+	found, ferr := e.C.EC2.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{Filters: []ec2types.Filter{
+		{Name: aws.String("vpc-id"), Values: []string{vpc}},
+		{Name: aws.String("cidr-block"), Values: []string{cidr}},
+	}})
+	if ferr != nil || len(found.Subnets) == 0 {
+		return "", fmt.Errorf("creating %s subnet in %s: %w (and no subnet %s was found in %s: %v)", role, az, err, cidr, vpc, ferr)
+	}
+	return aws.ToString(found.Subnets[0].SubnetId), nil
+}
+
+// tagFilters select the app's resources of one role.
+func (e *Env) tagFilters(role string) []ec2types.Filter {
+	return []ec2types.Filter{
+		{Name: aws.String("tag:" + names.TagApp), Values: []string{e.App}},
+		{Name: aws.String("tag:" + names.TagRole), Values: []string{role}},
+	}
 }
 
 func (e *Env) ensureRouteTable(ctx context.Context, public bool) (string, error) {

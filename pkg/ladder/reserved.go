@@ -40,7 +40,7 @@ const (
 // reservedCalls are every AWS call the purchase step makes: the fresh
 // coverage check, the purchase, the tag, and the wait until the purchase is
 // visible (so a re-run right after counts it).
-var reservedCalls = []string{"ec2:DescribeReservedInstances", "ec2:PurchaseReservedInstancesOffering", "ec2:CreateTags"}
+var reservedCalls = append([]string{"ec2:DescribeReservedInstances", "ec2:PurchaseReservedInstancesOffering", "ec2:CreateTags"}, reservedIntentCalls...)
 
 // Offering is the Reserved Instance offering the reserved rung buys.
 type Offering struct {
@@ -367,24 +367,25 @@ func (e *Env) buyReserved(ctx context.Context, x *plan.Exec, f *Offering, planne
 	if need > planned {
 		return fmt.Errorf("the group's minimum %d now lacks %d reserved instance(s), more than the %d the plan showed; run the same command again to see the new plan", g.Min, need, planned)
 	}
-	in := &ec2.PurchaseReservedInstancesOfferingInput{
-		ReservedInstancesOfferingId: aws.String(f.ID),
-		InstanceCount:               aws.Int32(need),
+	// A purchase an earlier run made without seeing its answer is visible
+	// and counted above already; what is left is to tag it and drop its
+	// intent, so this run's intent starts clean.
+	if err := e.reconcileReservedIntent(ctx, x); err != nil {
+		return err
 	}
-	if maxUpfront >= 0 {
-		// AWS refuses the purchase rather than charge above the limit.
-		in.LimitPrice = &ec2types.ReservedInstanceLimitPrice{Amount: aws.Float64(maxUpfront), CurrencyCode: ec2types.CurrencyCodeValuesUsd}
-	}
-	out, err := e.C.EC2.PurchaseReservedInstancesOffering(ctx, in)
+	id, err := e.purchaseReserved(ctx, x, f, need, maxUpfront)
 	if err != nil {
-		return fmt.Errorf("buying %d × %s Reserved Instance(s) (offering %s): %w", need, f.InstanceType, f.ID, err)
+		return err
 	}
-	id := aws.ToString(out.ReservedInstancesId)
 	x.Logf("bought %d × %s Reserved Instance(s): %s", need, f.InstanceType, id)
-	if _, err := e.C.EC2.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{id}, Tags: e.tags("reserved", "")}); err != nil {
-		return fmt.Errorf("Reserved Instances %s were bought and already count, but tagging them failed: %w\n  tag them by hand: aws ec2 create-tags --resources %s --tags Key=wtt:app,Value=%s", id, err, id, e.App)
+	if err := e.tagReserved(ctx, id); err != nil {
+		return err
 	}
-	return e.waitReserved(ctx, id)
+	if err := e.waitReserved(ctx, id); err != nil {
+		return err
+	}
+	// Tagged and visible: the purchase is accounted for.
+	return e.deleteReservedIntent(ctx)
 }
 
 // waitReserved waits until the purchase is visible as covering, so that a

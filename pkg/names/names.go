@@ -62,6 +62,10 @@ func (n Names) InstanceProfile() string {
 }
 func (n Names) LeaseParameter() string { return "/wtt/" + n.App + "/lease" }
 
+// ReservedIntentParameter records a Reserved Instance purchase about to be
+// made, so a run that never saw its answer can tell whether it happened.
+func (n Names) ReservedIntentParameter() string { return "/wtt/" + n.App + "/reserved-intent" }
+
 // Bucket is globally unique, so it carries the account and region.
 func (n Names) Bucket(account, region string) string {
 	return fmt.Sprintf("%s-%s-%s", n.prefix(), account, region)
