@@ -12,6 +12,7 @@ added operations are checked too.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
 import signal
@@ -376,6 +377,18 @@ class TestReservedInstances(EmulatorTestCase):
             self.ec2.describe_reserved_instances,
             Filters=[{"Name": "no-such-filter", "Values": ["x"]}],
         )
+
+    def test_expire_control_retires_every_active_reservation(self) -> None:
+        ri = self.ec2.purchase_reserved_instances_offering(
+            ReservedInstancesOfferingId=self.offering(instance_type="m5.large")["ReservedInstancesOfferingId"],
+            InstanceCount=2,
+        )["ReservedInstancesId"]
+        req = urllib.request.Request(self.emu.url + "/moto-api/wtt/reserved-instances/expire", method="POST", data=b"")
+        self.assertEqual(json.loads(urllib.request.urlopen(req, timeout=10).read()), {"expired": 1})
+        (r,) = self.ec2.describe_reserved_instances(ReservedInstancesIds=[ri])["ReservedInstances"]
+        self.assertEqual(r["State"], "retired")
+        active = self.ec2.describe_reserved_instances(Filters=[{"Name": "state", "Values": ["active"]}])
+        self.assertEqual(active["ReservedInstances"], [])
 
     def test_purchase_errors(self) -> None:
         self.assertClientError(

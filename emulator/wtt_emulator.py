@@ -61,6 +61,7 @@ ADDITIONS: tuple[tuple[str, str], ...] = (
     ("ec2:PurchaseReservedInstancesOffering", "add_purchase_reserved_instances_offering"),
     ("ec2:DescribeReservedInstances", "add_describe_reserved_instances"),
     ("ec2:CreateTags/DeleteTags/DescribeTags on Reserved Instance ids", "add_reserved_instance_tagging"),
+    ("test control: POST /moto-api/wtt/reserved-instances/expire ends every reservation's term now", "add_reserved_instance_expiry"),
     ("ec2:CreateLaunchTemplateVersion SourceVersion + UserData", "add_launch_template_version_source"),
     ("autoscaling: instances spread over subnets/AZs, launched with the template's settings", "add_asg_instance_placement"),
     ("autoscaling: scale-in keeps AZs balanced (Default termination policy)", "add_asg_balanced_scale_in"),
@@ -378,6 +379,31 @@ def add_describe_reserved_instances() -> None:
         return ActionResult({"ReservedInstances": result})
 
     EC2Response.describe_reserved_instances = describe_reserved_instances  # type: ignore[method-assign]
+
+
+def add_reserved_instance_expiry() -> None:
+    """A test control: end the term of every Reserved Instance now, so they
+    show as "retired" (as AWS shows them after their term). Reservations
+    cannot be deleted; this lets one emulator measure many purchases from
+    the same starting coverage."""
+    import json
+
+    from moto.ec2.models import ec2_backends
+    from moto.moto_api._internal import urls
+
+    def expire(request: Any, full_url: str, headers: Any) -> tuple[int, dict[str, str], str]:
+        if request.method != "POST":
+            return 405, {}, json.dumps({"Error": "POST to expire Reserved Instances"})
+        now, count = utcnow(), 0
+        for regions in list(ec2_backends.values()):
+            for backend in list(regions.values()):
+                for ri in getattr(backend, "wtt_reserved_instances", {}).values():
+                    if _ri_state(ri) == "active":
+                        ri["End"] = now
+                        count += 1
+        return 200, {}, json.dumps({"expired": count})
+
+    urls.url_paths["{0}/moto-api/wtt/reserved-instances/expire"] = expire
 
 
 def add_reserved_instance_tagging() -> None:
