@@ -10,8 +10,6 @@ package e2e
 
 import (
 	"fmt"
-	"os"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -68,21 +66,8 @@ func faultSuites(t *testing.T, ref *reference) {
 	})
 
 	// Losing answers after the emulator applied the request is the harder
-	// fault: a retried create whose first answer was lost creates twice
-	// unless the API is idempotent (a ClientToken, a unique name). The
-	// proxy keeps EC2's ClientToken promise, which the emulator does not.
-	// Opt in to measure it: WTT_RELIABILITY_AFTER_FORWARD=SEED.
-	if v := os.Getenv("WTT_RELIABILITY_AFTER_FORWARD"); v != "" {
-		seed, _ := strconv.ParseUint(v, 10, 64)
-		t.Run("after-forward", func(t *testing.T) {
-			parallelWalk(t)
-			w := newRelWalker(t, "rel-fault-after")
-			p := startFaultProxy(t, w, faultproxy.Config{Seed: seed, AfterForward: 0.10, ClientTokens: true})
-			defer func() { t.Logf("proxy: %s", p.Counts()) }() // also when the walk fails
-			st := afterForwardWalk(t, w, ref)
-			t.Logf("wtt: %s", st)
-		})
-	}
+	// fault: see lostanswers_test.go.
+	lostAnswerSuites(t, ref)
 }
 
 // startFaultProxy puts a fault proxy between the relWalker's wtt runs and its
@@ -136,36 +121,6 @@ func faultWalk(t *testing.T, w *relWalker, ref *reference, perRun func(run int) 
 		st.retries += retries
 		st.injected += injected
 		st.perCommand = append(st.perCommand, fmt.Sprintf("%s=%d/%d", c.name, calls, retries))
-		w.expect(t, ref, i, out.Stage, len(out.Plan.Steps) > 0)
-	}
-	return st
-}
-
-// afterForwardWalk runs each command until it succeeds (at most 3 times, as
-// an operator would after a failure), then compares AWS with the reference.
-// A command that fails because a retried call was applied twice (a
-// duplicate name, say) is fine if its run again converges; a difference
-// from the reference is a duplicate or a leak.
-func afterForwardWalk(t *testing.T, w *relWalker, ref *reference) faultStats {
-	t.Helper()
-	var st faultStats
-	for i, c := range ladderCommands(w.app) {
-		var out *runJSON
-		var err error
-		for attempt := 1; attempt <= 3 && out == nil; attempt++ {
-			res := w.run(append(c.args, "--debug"))
-			st.runs++
-			calls, retries := res.retries()
-			st.calls += calls
-			st.retries += retries
-			if out, err = res.completed(); err != nil {
-				w.logf("%s, attempt %d, failed: %s", c.name, attempt, firstErrorLine(res.stderr))
-				st.perCommand = append(st.perCommand, c.name+"=failed")
-			}
-		}
-		if out == nil {
-			t.Fatalf("%s failed 3 times with answers lost after forwarding: %v", c, err)
-		}
 		w.expect(t, ref, i, out.Stage, len(out.Plan.Steps) > 0)
 	}
 	return st
