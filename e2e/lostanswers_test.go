@@ -149,6 +149,7 @@ func TestReservedLostAnswers(t *testing.T) {
 
 	// A run killed right after the purchase, before tagging it: the next
 	// run must count it, tag it and buy nothing.
+	w.endpoint = w.emu.URL() // no more faults
 	expireReservations(t, w)
 	probe := w.run([]string{"migrate", "--to=reserved", "--max-upfront", "0"})
 	if _, err := probe.completed(); err != nil {
