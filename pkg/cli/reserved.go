@@ -22,7 +22,12 @@ func reservedOfferingCheck(target stage.Stage, o *ladder.Options) func(ctx conte
 		if err := lookupOffering(ctx, e.C, e.State, o); err != nil {
 			return err
 		}
-		e.Opts.Offering = o.Offering
+		intent, err := ladder.LookupReservedIntent(ctx, e.C, e.App)
+		if err != nil {
+			return err
+		}
+		o.ReservedIntent = intent
+		e.Opts.Offering, e.Opts.ReservedIntent = o.Offering, intent
 		return nil
 	}
 }

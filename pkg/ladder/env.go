@@ -46,6 +46,9 @@ type Options struct {
 	// CLI looks it up (LookupReservedOffering) before planning, because
 	// planning is pure and the plan must show the price.
 	Offering *Offering
+	// ReservedIntent is a purchase an earlier run recorded and may not have
+	// seen through; the CLI reads it (LookupReservedIntent) before planning.
+	ReservedIntent *ReservedIntent
 
 	// ServerDryRun sends EC2's own DryRun with mutating calls instead of
 	// making them.

@@ -283,9 +283,14 @@ func planReserved(s *observe.State, o Options) ([]*plan.Step, []string, error) {
 		return nil, nil, fmt.Errorf("the reserved rung needs an Auto Scaling group with a known instance type; run `wtt migrate --to=multi-az` first")
 	}
 	warnings := zonalWarnings(s)
+	var steps []*plan.Step
+	if o.ReservedIntent != nil {
+		// Counted in coverage already if it went through; tagged here.
+		steps = append(steps, reconcileStep(o.ReservedIntent))
+	}
 	need := g.Min - stage.Covered(s)
 	if need <= 0 {
-		return nil, warnings, nil
+		return steps, warnings, nil
 	}
 	f := o.Offering
 	if f == nil {
@@ -319,7 +324,7 @@ func planReserved(s *observe.State, o Options) ([]*plan.Step, []string, error) {
 			return env(x).checkReservedPurchase(ctx, f, need)
 		},
 	}
-	return []*plan.Step{step}, warnings, nil
+	return append(steps, step), warnings, nil
 }
 
 func purchaseWarnings(f *Offering, pr reservedPrices) []string {
@@ -366,12 +371,6 @@ func (e *Env) buyReserved(ctx context.Context, x *plan.Exec, f *Offering, planne
 	}
 	if need > planned {
 		return fmt.Errorf("the group's minimum %d now lacks %d reserved instance(s), more than the %d the plan showed; run the same command again to see the new plan", g.Min, need, planned)
-	}
-	// A purchase an earlier run made without seeing its answer is visible
-	// and counted above already; what is left is to tag it and drop its
-	// intent, so this run's intent starts clean.
-	if err := e.reconcileReservedIntent(ctx, x); err != nil {
-		return err
 	}
 	id, err := e.purchaseReserved(ctx, x, f, need, maxUpfront)
 	if err != nil {

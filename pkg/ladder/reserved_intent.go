@@ -14,7 +14,9 @@ import (
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"github.com/whatsthetime/wtt/pkg/awsclient"
+	"github.com/whatsthetime/wtt/pkg/names"
 	"github.com/whatsthetime/wtt/pkg/plan"
+	"github.com/whatsthetime/wtt/pkg/stage"
 )
 
 // A Reserved Instance purchase has no idempotency token and cannot be
@@ -31,8 +33,8 @@ import (
 // that the earlier send did not go through.
 const maxPurchaseSends = 5
 
-// reservedIntent is the SSM parameter's value.
-type reservedIntent struct {
+// ReservedIntent is the SSM parameter's value: a purchase about to be made.
+type ReservedIntent struct {
 	Offering     string    `json:"offering"`
 	InstanceType string    `json:"instanceType"`
 	Count        int32     `json:"count"`
@@ -50,7 +52,7 @@ func (e *Env) purchaseReserved(ctx context.Context, x *plan.Exec, f *Offering, c
 	if err != nil {
 		return "", err
 	}
-	intent := reservedIntent{Offering: f.ID, InstanceType: f.InstanceType, Count: count,
+	intent := ReservedIntent{Offering: f.ID, InstanceType: f.InstanceType, Count: count,
 		Upfront: float64(count) * f.FixedPrice, At: time.Now().UTC(), Before: before}
 	if err := e.putReservedIntent(ctx, intent); err != nil {
 		return "", err
@@ -89,10 +91,35 @@ func (e *Env) purchaseReserved(ctx context.Context, x *plan.Exec, f *Offering, c
 	}
 }
 
+// LookupReservedIntent reads the purchase intent an earlier run left, if
+// any. The CLI reads it before planning the reserved rung (planning never
+// calls AWS), so that a purchase whose run crashed before tagging it is
+// accounted for even when it already covers the group.
+func LookupReservedIntent(ctx context.Context, c *awsclient.Clients, app string) (*ReservedIntent, error) {
+	e := &Env{C: c, App: app, N: names.For(app)}
+	in, found, err := e.readReservedIntent(ctx)
+	if err != nil || !found {
+		return nil, err
+	}
+	return &in, nil
+}
+
+// reconcileStep accounts for the purchase an interrupted run recorded.
+func reconcileStep(in *ReservedIntent) *plan.Step {
+	return &plan.Step{
+		Rung: string(stage.Reserved), Action: plan.Update,
+		Resource: fmt.Sprintf("Reserved Instance purchase of %d × %s recorded by an interrupted run at %s", in.Count, in.InstanceType, in.At.Format(time.RFC3339)),
+		Detail:   "tag the reservations it bought (never buy them again) and clear its intent",
+		Calls:    append([]string{"ec2:CreateTags"}, reservedIntentCalls...),
+		Do: func(ctx context.Context, x *plan.Exec) error {
+			return env(x).reconcileReservedIntent(ctx, x)
+		},
+	}
+}
+
 // reconcileReservedIntent finishes the purchase an earlier run recorded but
-// may not have seen through: the reservations it made are tagged (and
-// counted in e.State) and the intent removed. It reports whether there was
-// an intent.
+// may not have seen through: the reservations it made are tagged and the
+// intent removed.
 func (e *Env) reconcileReservedIntent(ctx context.Context, x *plan.Exec) error {
 	intent, found, err := e.readReservedIntent(ctx)
 	if err != nil || !found {
@@ -118,7 +145,7 @@ func (e *Env) reconcileReservedIntent(ctx context.Context, x *plan.Exec) error {
 // intendedReservations are the reservations of the intent's type that did
 // not exist when the intent was recorded. The emulator shows a purchase at
 // once and AWS within seconds (payment-pending); a few reads cover both.
-func (e *Env) intendedReservations(ctx context.Context, intent reservedIntent) ([]string, error) {
+func (e *Env) intendedReservations(ctx context.Context, intent ReservedIntent) ([]string, error) {
 	var found []string
 	for read := 0; read < 3; read++ {
 		ids, err := e.reservationIDs(ctx, intent.InstanceType)
@@ -175,23 +202,23 @@ func (e *Env) markReservedOurs(id string) {
 	}
 }
 
-func (e *Env) readReservedIntent(ctx context.Context) (reservedIntent, bool, error) {
+func (e *Env) readReservedIntent(ctx context.Context) (ReservedIntent, bool, error) {
 	out, err := e.C.SSM.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(e.N.ReservedIntentParameter())})
 	if hasCode(err, "ParameterNotFound") {
-		return reservedIntent{}, false, nil
+		return ReservedIntent{}, false, nil
 	}
 	if err != nil {
-		return reservedIntent{}, false, fmt.Errorf("reading the Reserved Instance purchase intent: %w", err)
+		return ReservedIntent{}, false, fmt.Errorf("reading the Reserved Instance purchase intent: %w", err)
 	}
-	var in reservedIntent
+	var in ReservedIntent
 	if err := json.Unmarshal([]byte(aws.ToString(out.Parameter.Value)), &in); err != nil || in.InstanceType == "" {
-		return reservedIntent{}, false, fmt.Errorf("the Reserved Instance purchase intent %s is unreadable; check `aws ec2 describe-reserved-instances` for a recent purchase, then delete it: aws ssm delete-parameter --name %s",
+		return ReservedIntent{}, false, fmt.Errorf("the Reserved Instance purchase intent %s is unreadable; check `aws ec2 describe-reserved-instances` for a recent purchase, then delete it: aws ssm delete-parameter --name %s",
 			e.N.ReservedIntentParameter(), e.N.ReservedIntentParameter())
 	}
 	return in, true, nil
 }
 
-func (e *Env) putReservedIntent(ctx context.Context, in reservedIntent) error {
+func (e *Env) putReservedIntent(ctx context.Context, in ReservedIntent) error {
 	b, _ := json.Marshal(in)
 	// Overwrite: writing the same intent twice (a retried put) is harmless.
 	if _, err := e.C.SSM.PutParameter(ctx, &ssm.PutParameterInput{
