@@ -239,7 +239,12 @@ func (e *Env) terminate(ctx context.Context, ids []string) error {
 		return nil
 	}
 	if _, err := e.C.EC2.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: ids}); err != nil && !hasCode(err, "InvalidInstanceID.NotFound") {
-		return fmt.Errorf("terminating %v: %w", ids, err)
+		// A repeat of a call whose answer was lost: AWS accepts it, the
+		// emulator fails on the network interface the first call removed.
+		// Either way, instances already going are what was asked for.
+		if going, derr := e.allTerminating(ctx, ids); derr != nil || !going {
+			return fmt.Errorf("terminating %v: %w", ids, err)
+		}
 	}
 	w := ec2.NewInstanceTerminatedWaiter(e.C.EC2, func(o *ec2.InstanceTerminatedWaiterOptions) {
 		o.MinDelay = e.pollInterval()
@@ -272,4 +277,20 @@ func (e *Env) launchToken(spec launchSpec, sn observe.Subnet, ordinal int) *stri
 		fmt.Fprintf(h, "|%s", i.ID)
 	}
 	return aws.String("wtt-" + hex.EncodeToString(h.Sum(nil))[:32])
+}
+
+// allTerminating reports whether every instance is shutting down or gone.
+func (e *Env) allTerminating(ctx context.Context, ids []string) (bool, error) {
+	out, err := e.C.EC2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: ids})
+	if err != nil {
+		return false, err
+	}
+	for _, r := range out.Reservations {
+		for _, i := range r.Instances {
+			if st := i.State.Name; st != ec2types.InstanceStateNameShuttingDown && st != ec2types.InstanceStateNameTerminated {
+				return false, nil
+			}
+		}
+	}
+	return true, nil
 }
