@@ -641,3 +641,24 @@ func TestReservedAgainstTheEmulator(t *testing.T) {
 		}
 	})
 }
+
+// A purchase whose run crashed before tagging it already covers the group,
+// so the stage is reached; the pending intent still gets a step that tags
+// it and clears the intent, and nothing is bought.
+func TestPendingIntentIsReconciledEvenWhenCovered(t *testing.T) {
+	s := multiAZState(t)
+	s.Reserved = []observe.Reserved{regional("ri-untagged", s.Group.Min, "active")}
+	o := Options{Offering: noUpfront(), MaxUpfront: 0,
+		ReservedIntent: &ReservedIntent{InstanceType: s.Group.InstanceType, Count: s.Group.Min, Before: []string{}}}
+	p, err := Migrate(s, stage.Reserved, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Steps) != 1 || p.Steps[0].Action == plan.Buy || !strings.Contains(p.Steps[0].Resource, "interrupted run") {
+		t.Fatalf("want one reconcile step and no purchase, got %d steps: %+v", len(p.Steps), p.Steps)
+	}
+	o.ReservedIntent = nil
+	if p, err := Migrate(s, stage.Reserved, o); err != nil || len(p.Steps) != 0 {
+		t.Errorf("without an intent a covered group needs nothing: %v, %d steps", err, len(p.Steps))
+	}
+}
