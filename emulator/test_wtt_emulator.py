@@ -39,9 +39,11 @@ ASG_NS = "http://autoscaling.amazonaws.com/doc/2011-01-01/"
 class Emulator:
     """The launcher as a subprocess on a free port (--port 0, read from its banner)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *extra: str) -> None:
+        # The control-plane tests run without the data plane (test_dataplane.py
+        # covers it); extra arguments such as "--dataplane" turn it on.
         self.proc = subprocess.Popen(
-            [sys.executable, LAUNCHER, "--port", "0", "--quiet"],
+            [sys.executable, LAUNCHER, "--port", "0", "--quiet", "--no-dataplane", *extra],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -74,7 +76,8 @@ class Emulator:
 
     def reset(self) -> None:
         req = urllib.request.Request(self.url + "/moto-api/reset", method="POST", data=b"")
-        urllib.request.urlopen(req, timeout=10).read()
+        # moto rebuilds every backend it had (default VPCs, AMIs...): seconds on a busy machine
+        urllib.request.urlopen(req, timeout=60).read()
 
     def client(self, service: str):
         return boto3.client(
@@ -731,6 +734,25 @@ class TestIAM(EmulatorTestCase):
         )
         self.assertEqual(err.response["ResponseMetadata"]["HTTPStatusCode"], 404)
         iam.delete_instance_profile(InstanceProfileName="p")
+
+
+class TestElasticIpReassociation(EmulatorTestCase):
+    def test_reassociation_moves_the_address(self) -> None:
+        a, b = (i["InstanceId"] for i in self.ec2.run_instances(ImageId=AMI, MinCount=2, MaxCount=2)["Instances"])
+        alloc = self.ec2.allocate_address(Domain="vpc")
+        self.ec2.associate_address(AllocationId=alloc["AllocationId"], InstanceId=a)
+        self.ec2.associate_address(AllocationId=alloc["AllocationId"], InstanceId=b, AllowReassociation=True)
+        public = {
+            i["InstanceId"]: i.get("PublicIpAddress")
+            for r in self.ec2.describe_instances(InstanceIds=[a, b])["Reservations"]
+            for i in r["Instances"]
+        }
+        self.assertEqual(public[b], alloc["PublicIp"])
+        # a lost it; the default VPC's subnets auto-assign, so it has a new one
+        self.assertIsNotNone(public[a])
+        self.assertNotEqual(public[a], alloc["PublicIp"])
+        address = self.ec2.describe_addresses(AllocationIds=[alloc["AllocationId"]])["Addresses"][0]
+        self.assertEqual(address["InstanceId"], b)
 
 
 if __name__ == "__main__":
