@@ -1,0 +1,344 @@
+// Package probe measures the downtime users see while a plan runs: steady
+// HTTP requests to the app's public entry point, resolved through a caching
+// stub resolver that honours TTLs as a user's machine does, each request
+// classified (answered right, refused, timed out, cut, 5xx, wrong answer,
+// name not resolved), and the result held against what the plan said its
+// steps would cost users. See docs/probe.md.
+package probe
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/whatsthetime/wtt/pkg/plan"
+)
+
+// Limits that keep the probe a probe and not a load test.
+const (
+	DefaultRate = 10
+	MaxRate     = 100
+	// maxInFlight caps requests waiting for an answer; a tick that finds
+	// the cap reached is skipped (and counted), not queued.
+	maxInFlight = 64
+)
+
+// Config is how the probe behaves.
+type Config struct {
+	// Rate is requests per second (1 to MaxRate).
+	Rate float64
+	// Timeout is how long one request may take before it is a timeout.
+	Timeout time.Duration
+	// Tail is how long the probe goes on after the last step, so a
+	// recovery (or an app that stays down) is seen.
+	Tail time.Duration
+	// Resolver is the DNS server (HOST:PORT); empty: the system's.
+	Resolver string
+}
+
+func (c Config) withDefaults() Config {
+	if c.Rate <= 0 {
+		c.Rate = DefaultRate
+	}
+	c.Rate = min(c.Rate, MaxRate)
+	if c.Timeout <= 0 {
+		c.Timeout = 2 * time.Second
+	}
+	if c.Tail <= 0 {
+		c.Tail = max(time.Second, time.Duration(5*float64(time.Second)/c.Rate))
+	}
+	return c
+}
+
+func (c Config) interval() time.Duration { return time.Duration(float64(time.Second) / c.Rate) }
+
+// Probe sends requests until stopped and keeps what became of each.
+type Probe struct {
+	cfg       Config
+	target    Target
+	resolver  *Resolver // nil when the target is addresses
+	client    *http.Client
+	checkTime bool
+	now       func() time.Time
+
+	mu        sync.Mutex
+	started   time.Time
+	stopped   time.Time
+	results   []result
+	steps     []stepMark
+	warnings  []string // the plan's own, which may warn about cached addresses
+	published map[netip.Addr]bool
+	next      uint64 // round-robin over the addresses
+	skipped   int
+	instances map[string]int
+	azs       map[string]int
+	fresh     freshAnswer
+
+	inFlight chan struct{}
+	quit     chan struct{}
+	loopDone chan struct{}
+	wg       sync.WaitGroup
+}
+
+type result struct {
+	at    time.Time
+	kind  Kind
+	stale bool
+	step  int // index into steps; -1 before the first step
+}
+
+// stepMark is a step as it started, with what the plan said about it.
+type stepMark struct {
+	at       time.Time
+	label    string
+	downtime time.Duration
+	warns    bool
+	note     string
+}
+
+// freshAnswer is the uncached answer for the name, kept a second so a burst
+// of failures asks the server once.
+type freshAnswer struct {
+	at    time.Time
+	addrs []netip.Addr
+	err   error
+}
+
+type addrKey struct{}
+
+// New prepares a probe of target; Start begins sending.
+func New(cfg Config, target Target) (*Probe, error) {
+	cfg = cfg.withDefaults()
+	p := &Probe{
+		cfg: cfg, target: target, now: time.Now,
+		checkTime: target.URL.Path == "/api/time",
+		instances: map[string]int{}, azs: map[string]int{},
+		inFlight: make(chan struct{}, maxInFlight),
+		quit:     make(chan struct{}), loopDone: make(chan struct{}),
+	}
+	if target.Name != "" {
+		r, err := NewResolver(cfg.Resolver)
+		if err != nil {
+			return nil, err
+		}
+		p.resolver = r
+	}
+	p.SetPublished(target.Addresses)
+	dialer := &net.Dialer{}
+	p.client = &http.Client{
+		Transport: &http.Transport{
+			// Every request is a new user: a new connection, so a kept-alive
+			// connection to an instance that is gone from DNS cannot hide it.
+			DisableKeepAlives: true,
+			Proxy:             nil, // straight to the app, as a user's browser would
+			DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
+				_, port, _ := net.SplitHostPort(addr)
+				a := ctx.Value(addrKey{}).(netip.Addr)
+				return dialer.DialContext(ctx, "tcp4", net.JoinHostPort(a.String(), port))
+			},
+		},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	return p, nil
+}
+
+// Start sends requests at the configured rate until Stop.
+func (p *Probe) Start() {
+	p.mu.Lock()
+	p.started = p.now()
+	p.mu.Unlock()
+	go p.loop()
+}
+
+func (p *Probe) loop() {
+	defer close(p.loopDone)
+	t := time.NewTicker(p.cfg.interval())
+	defer t.Stop()
+	for {
+		p.fire()
+		select {
+		case <-p.quit:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (p *Probe) fire() {
+	select {
+	case p.inFlight <- struct{}{}:
+	default:
+		p.mu.Lock()
+		p.skipped++
+		p.mu.Unlock()
+		return
+	}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		defer func() { <-p.inFlight }()
+		p.one()
+	}()
+}
+
+// StepStarted marks the start of a plan step: failures from now on are the
+// step's, judged by what it said about downtime.
+func (p *Probe) StepStarted(label string, s *plan.Step) {
+	m := stepMark{at: p.now(), label: label, downtime: s.Downtime, note: s.DowntimeNote}
+	m.warns = warnsOfStaleAddresses(append([]string{s.DowntimeNote}, s.Warnings...))
+	p.mu.Lock()
+	p.steps = append(p.steps, m)
+	p.mu.Unlock()
+}
+
+// PlanWarnings adds a plan's own warnings (such as the TTL warning of a
+// scale-in at stage dns), which cover every step.
+func (p *Probe) PlanWarnings(ws []string) {
+	p.mu.Lock()
+	p.warnings = append(p.warnings, ws...)
+	p.mu.Unlock()
+}
+
+// SetPublished tells the probe which addresses the app publishes now (from
+// the latest observation), for a target of bare addresses: a failure at an
+// address no longer among them is a client holding an old address.
+func (p *Probe) SetPublished(addrs []netip.Addr) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.published = map[netip.Addr]bool{}
+	for _, a := range addrs {
+		p.published[a] = true
+	}
+}
+
+// Stop probes a little longer (the tail), stops, waits for the requests in
+// flight and returns what was measured.
+func (p *Probe) Stop() *Measurement {
+	time.Sleep(p.cfg.Tail)
+	close(p.quit)
+	<-p.loopDone
+	p.wg.Wait()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stopped = p.now()
+	return p.measurement()
+}
+
+// one sends one request and records what became of it.
+func (p *Probe) one() {
+	start := p.now()
+	p.mu.Lock()
+	step := len(p.steps) - 1
+	p.mu.Unlock()
+
+	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.Timeout)
+	defer cancel()
+	addr, err := p.pick(ctx)
+	if err != nil {
+		p.record(result{at: start, kind: classifyError(err), step: step}, "", "")
+		return
+	}
+	req, _ := http.NewRequestWithContext(context.WithValue(ctx, addrKey{}, addr), http.MethodGet, p.target.URL.String(), nil)
+	req.Header.Set("User-Agent", "wtt-probe")
+	kind, inst, az := OK, "", ""
+	resp, err := p.client.Do(req)
+	if err != nil {
+		kind = classifyError(err)
+	} else {
+		body, rerr := readBody(resp.Body)
+		resp.Body.Close()
+		inst, az = resp.Header.Get("X-Served-By-Instance"), resp.Header.Get("X-Served-By-AZ")
+		if rerr != nil {
+			kind = classifyError(rerr)
+		} else {
+			kind = classifyResponse(resp, body, p.checkTime, p.now())
+		}
+	}
+	r := result{at: start, kind: kind, step: step}
+	if kind != OK {
+		r.stale = p.isStale(addr)
+	}
+	p.record(r, inst, az)
+}
+
+// pick chooses the address of the next request as a simple client does:
+// resolve (through the cache), then take the answer's addresses in turn,
+// one per request, with no retry at another address. Browsers that fall
+// back to the next address would see fewer failures; many HTTP libraries
+// and devices do not.
+func (p *Probe) pick(ctx context.Context) (netip.Addr, error) {
+	addrs := p.target.Addresses
+	if p.resolver != nil {
+		var err error
+		if addrs, _, err = p.resolver.Lookup(ctx, p.target.Name); err != nil {
+			return netip.Addr{}, err
+		}
+	}
+	if len(addrs) == 0 {
+		return netip.Addr{}, &DNSError{Name: p.target.Name, Reason: "no address"}
+	}
+	p.mu.Lock()
+	n := p.next
+	p.next++
+	p.mu.Unlock()
+	return addrs[n%uint64(len(addrs))], nil
+}
+
+// isStale reports whether addr is no longer where the app is published:
+// not in the name's current (uncached) answer, or not among the instances'
+// addresses as last observed.
+func (p *Probe) isStale(addr netip.Addr) bool {
+	if p.resolver == nil {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return len(p.published) > 0 && !p.published[addr]
+	}
+	p.mu.Lock()
+	f := p.fresh
+	p.mu.Unlock()
+	if p.now().Sub(f.at) > time.Second {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		addrs, err := p.resolver.Fresh(ctx, p.target.Name)
+		cancel()
+		f = freshAnswer{at: p.now(), addrs: addrs, err: err}
+		p.mu.Lock()
+		p.fresh = f
+		p.mu.Unlock()
+	}
+	if f.err != nil {
+		return false // the name itself is gone: not a cached address
+	}
+	for _, a := range f.addrs {
+		if a == addr {
+			return false
+		}
+	}
+	return true
+}
+
+func (p *Probe) record(r result, instance, az string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.results = append(p.results, r)
+	if r.kind == OK {
+		if instance != "" {
+			p.instances[instance]++
+		}
+		if az != "" {
+			p.azs[az]++
+		}
+	}
+}
+
+// Describe says what is probed, for the line printed when the probe starts.
+func (p *Probe) Describe() string {
+	s := fmt.Sprintf("%s at %s, %g request(s)/s", p.target.URL, p.target.What, p.cfg.Rate)
+	if p.resolver != nil {
+		s += ", resolved through " + p.resolver.Server + " (answers cached for their TTL)"
+	}
+	return s
+}
