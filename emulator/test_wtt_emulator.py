@@ -38,9 +38,11 @@ ASG_NS = "http://autoscaling.amazonaws.com/doc/2011-01-01/"
 class Emulator:
     """The launcher as a subprocess on a free port (--port 0, read from its banner)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *extra: str) -> None:
+        # The control-plane tests run without the data plane (test_dataplane.py
+        # covers it); extra arguments such as "--dataplane" turn it on.
         self.proc = subprocess.Popen(
-            [sys.executable, LAUNCHER, "--port", "0", "--quiet"],
+            [sys.executable, LAUNCHER, "--port", "0", "--quiet", "--no-dataplane", *extra],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

@@ -966,9 +966,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=5000, help="port to bind (0: any free port)")
     parser.add_argument("--quiet", action="store_true", help="do not log each request")
+    dataplane_args(parser)
     args = parser.parse_args(argv)
     if args.host in ("0.0.0.0", "::", ""):
         parser.error("refusing to listen on all interfaces; use a loopback address")
+    if args.boot_delay < 0:
+        parser.error("--boot-delay must not be negative")
+    if args.dataplane_time_scale <= 0:
+        parser.error("--dataplane-time-scale must be positive, e.g. 0.1 for checks ten times as often")
+    if args.dataplane and not os.path.isfile(args.server_binary):
+        parser.error(
+            f"the data plane runs the time server, and there is none at {args.server_binary}: "
+            "build it with `make build`, point --server-binary (or WTT_SERVER_BINARY) at it, "
+            "or turn the data plane off with --no-dataplane (or WTT_DATAPLANE=0)"
+        )
 
     count = install_additions()
 
@@ -981,9 +992,34 @@ def main(argv: list[str] | None = None) -> int:
     if args.quiet:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
     app = DomainDispatcherApplication(create_backend_app)
+    plane = None
+    if args.dataplane:
+        import threading
+
+        import dataplane
+
+        plane = dataplane.DataPlane(
+            dataplane.Config(
+                binary=args.server_binary,
+                emulator_port=0,
+                boot_delay=args.boot_delay,
+                time_scale=args.dataplane_time_scale,
+            ),
+            threading.RLock(),
+        )
+        dataplane.install(plane)
+        app = plane.wsgi(app)
     server = make_server(args.host, args.port, app, threaded=True)
     port = server.server_port
     os.environ.setdefault("MOTO_PORT", str(port))
+    if plane is not None:
+        plane.config.emulator_port = port
+        try:
+            plane.start()
+        except OSError as e:
+            server.server_close()
+            print(f"wtt emulator: data plane: cannot serve DNS on udp 127.0.0.1:{port}: {e}", file=sys.stderr)
+            return 1
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     print(
@@ -992,13 +1028,59 @@ def main(argv: list[str] | None = None) -> int:
         file=sys.stderr,
         flush=True,
     )
+    if plane is not None:
+        print(
+            f"wtt emulator: data plane on: time server {args.server_binary}, boot delay "
+            f"{args.boot_delay:g} s, time scale {args.dataplane_time_scale:g}, "
+            f"DNS on udp 127.0.0.1:{port}, state at /wtt-dataplane/state",
+            file=sys.stderr,
+            flush=True,
+        )
+    else:
+        print("wtt emulator: data plane off (control plane only)", file=sys.stderr, flush=True)
     try:
         server.serve_forever()
     except (SystemExit, KeyboardInterrupt):
         pass
     finally:
         server.server_close()
+        if plane is not None:
+            plane.stop()
     return 0
+
+
+def _env_flag(name: str, default: bool) -> bool:
+    value = os.environ.get(name, "").strip().lower()
+    if not value:
+        return default
+    return value not in ("0", "false", "no", "off")
+
+
+def dataplane_args(parser: argparse.ArgumentParser) -> None:
+    """The data plane's options; each has an environment variable, so the
+    Makefile, scripts and the Go test harness can set it without flags."""
+    from dataplane import default_server_binary
+
+    group = parser.add_argument_group(
+        "data plane", "instances, load balancers and Route 53 actually serving on loopback "
+        "(docs/emulator.md, \"The data plane\")")
+    group.add_argument(
+        "--dataplane", action=argparse.BooleanOptionalAction,
+        default=_env_flag("WTT_DATAPLANE", True),
+        help="run the data plane (default: on; WTT_DATAPLANE=0 turns it off)")
+    group.add_argument(
+        "--server-binary", default=os.environ.get("WTT_SERVER_BINARY") or default_server_binary(),
+        help="time server every instance runs (default: WTT_SERVER_BINARY, else "
+        "../bin/whatsthetime-linux-<arch> from the emulator directory, as `make build` writes it)")
+    group.add_argument(
+        "--boot-delay", type=float, default=float(os.environ.get("WTT_DATAPLANE_BOOT_DELAY") or 1.0),
+        help="seconds between an instance turning running in the API and its time server starting "
+        "(default 1; WTT_DATAPLANE_BOOT_DELAY)")
+    group.add_argument(
+        "--dataplane-time-scale", type=float,
+        default=float(os.environ.get("WTT_DATAPLANE_TIME_SCALE") or 1.0),
+        help="multiplies health-check intervals and timeouts, deregistration delays and Auto "
+        "Scaling health-check grace periods (default 1: as configured; WTT_DATAPLANE_TIME_SCALE)")
 
 
 if __name__ == "__main__":
