@@ -610,7 +610,7 @@ class DnsServer:
                 continue
             if qtype in (DNS_A, 255) and "A" in entry:
                 ttl, ips = entry["A"]
-                answers += [(current, DNS_A, ttl, socket.inet_aton(ip)) for ip in ips]
+                answers += [(current, DNS_A, ttl, socket.inet_aton(ip)) for ip in ips if _is_ipv4(ip)]
             elif qtype == DNS_CNAME and "CNAME" in entry:
                 ttl, target = entry["CNAME"]
                 answers.append((current, DNS_CNAME, ttl, encode_name(target)))
@@ -618,6 +618,22 @@ class DnsServer:
         if answers:  # a CNAME chain that leaves what we know
             return build_dns_response(data, qid, qflags, qend, 0, answers)
         return build_dns_response(data, qid, qflags, qend, 3, [])
+
+
+def _is_ipv4(value: str) -> bool:
+    try:
+        ipaddress.IPv4Address(value)
+        return True
+    except ValueError:
+        return False
+
+
+def _add_a(out: dict[str, dict[str, Any]], name: str, ttl: int, ips: list[str]) -> None:
+    """Record A values for name; several record sets of one name (weighted,
+    multivalue...) are all answered, with the smallest TTL."""
+    entry = out.setdefault(name, {})
+    old_ttl, old_ips = entry.get("A", (ttl, []))
+    entry["A"] = (min(ttl, old_ttl), old_ips + [ip for ip in ips if ip not in old_ips])
 
 
 def _wildcard(records: dict[str, dict[str, Any]], name: str) -> dict[str, Any] | None:
@@ -1074,22 +1090,25 @@ class DataPlane:
                     for zone in r53.zones.values():
                         if getattr(zone, "private_zone", False):
                             continue
+                        out.setdefault(zone.name.rstrip(".").lower(), {})  # the apex exists (SOA, NS)
                         for rr in zone.rrsets:
                             name = rr.name.rstrip(".").lower()
+                            rtype = (rr.type or "").upper()
                             if rr.alias_target:
                                 target = str(rr.alias_target.get("DNSName", "")).rstrip(".").lower()
-                                for prefix in ("dualstack.",):
-                                    if target.startswith(prefix):
-                                        target = target[len(prefix):]
-                                if target in by_dns and rr.type_ == "A":
-                                    out.setdefault(name, {})["A"] = (ALIAS_TTL, [by_dns[target]])
-                                elif target in out and rr.type_ == "A":
-                                    out.setdefault(name, {})["A"] = out[target].get("A", (ALIAS_TTL, []))
+                                target = target.removeprefix("dualstack.")
+                                if rtype == "A" and target in by_dns:
+                                    _add_a(out, name, ALIAS_TTL, [by_dns[target]])
+                                elif rtype == "A" and target in out and "A" in out[target]:
+                                    _add_a(out, name, ALIAS_TTL, out[target]["A"][1])
                                 continue
-                            if rr.type_ == "A":
-                                out.setdefault(name, {})["A"] = (int(rr.ttl or 0), [str(v).strip() for v in rr.records])
-                            elif rr.type_ == "CNAME" and rr.records:
-                                out.setdefault(name, {})["CNAME"] = (int(rr.ttl or 0), str(rr.records[0]).rstrip(".").lower())
+                            values = [str(v.get("Value") if isinstance(v, dict) else v).strip() for v in rr.records or []]
+                            if rtype == "A":
+                                _add_a(out, name, int(rr.ttl or 0), values)
+                            elif rtype == "CNAME" and values:
+                                out.setdefault(name, {})["CNAME"] = (int(rr.ttl or 0), values[0].rstrip(".").lower())
+                            else:
+                                out.setdefault(name, {})  # the name exists: NOERROR, no A answer
         return out
 
     # --- control API --------------------------------------------------------
