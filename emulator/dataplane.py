@@ -277,7 +277,6 @@ class Machine:
     public_ip: str | None = None
     public_open: bool = False  # security groups let the internet reach port 80
     allowed_lb_ips: frozenset[str] = frozenset()
-    private_cidr_open: bool = False  # a CIDR ingress rule on port 80 (assumed to cover the VPC)
     reboots: int = 0
     proc: subprocess.Popen | None = None
     port: int | None = None
@@ -288,7 +287,9 @@ class Machine:
         return self.port if self.status == "serving" else None
 
     def admit_private(self, peer: str) -> bool:
-        return self.private_cidr_open or peer in self.allowed_lb_ips
+        # Only the data plane's load balancers live "inside the VPC"; the
+        # host (the operator's machine) is outside it.
+        return peer in self.allowed_lb_ips
 
 
 def _free_port() -> int:
@@ -600,7 +601,9 @@ class DnsServer:
         current, seen = name, set()
         while current not in seen:
             seen.add(current)
-            entry = records.get(current) or _wildcard(records, current)
+            entry = records.get(current)
+            if entry is None:
+                entry = _wildcard(records, current)
             if entry is None:
                 break
             if "CNAME" in entry and qtype != DNS_CNAME:
@@ -824,10 +827,9 @@ class DataPlane:
         ingress = rec["ingress"]
         m.public_ip = rec["public_ip"]
         m.public_open = ingress["cidr"]
-        m.private_cidr_open = ingress["cidr"]
         allowed = set()
         for arn, sgs in lb_sg.items():
-            if sgs & ingress["groups"] and arn in self.lbs:
+            if arn in self.lbs and (ingress["cidr"] or sgs & ingress["groups"]):
                 allowed.add(self.lbs[arn].ip)
         m.allowed_lb_ips = frozenset(allowed)
 
@@ -1311,3 +1313,75 @@ def install(plane: DataPlane) -> None:
 
     FakeTargetGroup.health_for = health_for  # type: ignore[method-assign]
     ELBv2Backend.describe_target_health = describe_target_health  # type: ignore[method-assign]
+
+
+# ===========================================================================
+# A resolver for people without dig
+# ===========================================================================
+
+
+def resolve(name: str, port: int, server: str = "127.0.0.1", timeout: float = 3.0) -> tuple[int, list[tuple[int, int, str]]]:
+    """Ask the emulator's DNS server for name's A records: (rcode, [(type, ttl, value)])."""
+    qid = int.from_bytes(os.urandom(2), "big")
+    query = struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 0) + encode_name(name) + struct.pack("!HH", DNS_A, 1)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(timeout)
+        s.sendto(query, (server, port))
+        data, _ = s.recvfrom(4096)
+    qid2, flags, _, count = struct.unpack("!HHHH", data[:8])
+    if qid2 != qid:
+        raise OSError("the DNS answer does not match the query")
+    i = len(query)
+    out = []
+    for _ in range(count):
+        while data[i]:  # this server never compresses names
+            i += data[i] + 1
+        rtype, _, ttl, length = struct.unpack("!HHIH", data[i + 1:i + 11])
+        rdata = data[i + 11:i + 11 + length]
+        if rtype == DNS_A:
+            out.append((rtype, ttl, socket.inet_ntoa(rdata)))
+        else:
+            labels, j = [], 0
+            while rdata[j]:
+                labels.append(rdata[j + 1:j + 1 + rdata[j]].decode())
+                j += rdata[j] + 1
+            out.append((rtype, ttl, ".".join(labels)))
+        i += 11 + length
+    return flags & 0xF, out
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python3 emulator/dataplane.py",
+        description="Tools for the emulator's data plane.",
+        epilog="example: curl --resolve api.whatisthetime.com:80:$(python3 emulator/dataplane.py "
+        "resolve --port 4566 api.whatisthetime.com) http://api.whatisthetime.com/",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    res = sub.add_parser("resolve", help="print the A addresses the emulator's DNS gives a name, one a line")
+    res.add_argument("--port", type=int, default=int(os.environ.get("EMULATOR_PORT") or 4566),
+                     help="the emulator's port, which its DNS server shares (default 4566, or EMULATOR_PORT)")
+    res.add_argument("-v", "--verbose", action="store_true", help="print the whole answer: type, TTL, value")
+    res.add_argument("name")
+    args = parser.parse_args(argv)
+    try:
+        rcode, records = resolve(args.name, args.port)
+    except OSError as e:
+        print(f"no answer from the emulator's DNS on udp 127.0.0.1:{args.port} ({e}); "
+              "is the emulator running with its data plane on?", file=sys.stderr)
+        return 1
+    if rcode == 3:
+        print(f"{args.name}: no such name (NXDOMAIN)", file=sys.stderr)
+        return 1
+    for rtype, ttl, value in records:
+        if args.verbose:
+            print(f"{'A' if rtype == DNS_A else 'CNAME'}\t{ttl}\t{value}")
+        elif rtype == DNS_A:
+            print(value)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

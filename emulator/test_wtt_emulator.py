@@ -722,5 +722,24 @@ class TestIAM(EmulatorTestCase):
         iam.delete_instance_profile(InstanceProfileName="p")
 
 
+class TestElasticIpReassociation(EmulatorTestCase):
+    def test_reassociation_moves_the_address(self) -> None:
+        a, b = (i["InstanceId"] for i in self.ec2.run_instances(ImageId=AMI, MinCount=2, MaxCount=2)["Instances"])
+        alloc = self.ec2.allocate_address(Domain="vpc")
+        self.ec2.associate_address(AllocationId=alloc["AllocationId"], InstanceId=a)
+        self.ec2.associate_address(AllocationId=alloc["AllocationId"], InstanceId=b, AllowReassociation=True)
+        public = {
+            i["InstanceId"]: i.get("PublicIpAddress")
+            for r in self.ec2.describe_instances(InstanceIds=[a, b])["Reservations"]
+            for i in r["Instances"]
+        }
+        self.assertEqual(public[b], alloc["PublicIp"])
+        # a lost it; the default VPC's subnets auto-assign, so it has a new one
+        self.assertIsNotNone(public[a])
+        self.assertNotEqual(public[a], alloc["PublicIp"])
+        address = self.ec2.describe_addresses(AllocationIds=[alloc["AllocationId"]])["Addresses"][0]
+        self.assertEqual(address["InstanceId"], b)
+
+
 if __name__ == "__main__":
     unittest.main()

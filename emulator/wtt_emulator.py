@@ -70,6 +70,7 @@ ADDITIONS: tuple[tuple[str, str], ...] = (
     ("autoscaling:DescribeInstanceRefreshes", "add_describe_instance_refreshes"),
     ("autoscaling:CancelInstanceRefresh", "add_cancel_instance_refresh"),
     ("iam:RemoveRoleFromInstanceProfile NoSuchEntity when the role is not in the profile", "add_remove_role_not_in_profile"),
+    ("ec2:AssociateAddress reassociation takes the address from the instance that had it", "add_eip_reassociation"),
 )
 
 # ===========================================================================
@@ -938,6 +939,39 @@ def add_remove_role_not_in_profile() -> None:
         profile.roles.remove(role)
 
     IAMBackend.remove_role_from_instance_profile = remove_role_from_instance_profile  # type: ignore[method-assign]
+
+
+# ===========================================================================
+# Elastic IPs (EC2)
+# ===========================================================================
+
+
+def add_eip_reassociation() -> None:
+    """AssociateAddress with AllowReassociation moves the address: the
+    instance that had it loses it (and gets a new public address if its
+    subnet auto-assigns them), as on AWS. moto left the address on both
+    instances' network interfaces, so both described it as their public IP."""
+    from moto.ec2.models.elastic_ip_addresses import ElasticAddressBackend
+
+    orig = ElasticAddressBackend.associate_address
+
+    def associate_address(self: Any, instance: Any = None, eni: Any = None, address: str | None = None,
+                          allocation_id: str | None = None, reassociate: bool = False) -> Any:
+        eips = []
+        if address:
+            eips = self.address_by_ip([address])
+        elif allocation_id:
+            eips = self.address_by_allocation([allocation_id])
+        old = eips[0].eni if eips else None
+        eip = orig(self, instance=instance, eni=eni, address=address,
+                   allocation_id=allocation_id, reassociate=reassociate)
+        if old is not None and old is not eip.eni and old.public_ip == eip.public_ip:
+            old.public_ip = None
+            if old.instance is not None and old.instance._state.name == "running":
+                old.check_auto_public_ip()
+        return eip
+
+    ElasticAddressBackend.associate_address = associate_address  # type: ignore[method-assign]
 
 
 # ===========================================================================
