@@ -9,6 +9,14 @@
 //	cfg := emu.AWSConfig(t)          // aws-sdk-go-v2 clients
 //	cmd.Env = append(os.Environ(), emu.Env()...) // the wtt binary
 //
+// The emulator's data plane (time server processes, load balancer proxies,
+// DNS; docs/emulator.md) is off unless asked for, so suites that never send
+// a request to the app stay fast:
+//
+//	emu := emulatortest.Start(t, emulatortest.WithDataPlane("--dataplane-time-scale=0.1"))
+//	emu.DNSAddr()                      // "127.0.0.1:<port>", the Route 53 resolver
+//	emu.KillAZ(t, "us-east-1a")        // chaos: that AZ's time servers die, the API is not told
+//
 // When the environment variable WTT_E2E_ENDPOINT is set (for example to a
 // LocalStack endpoint), Start starts nothing and every helper points at that
 // URL instead; Reset then only logs.
@@ -58,10 +66,40 @@ type Emulator struct {
 	url      string
 	external bool
 
-	cmd    *exec.Cmd
-	done   chan struct{} // closed when the process has exited and been reaped
-	log    *tailBuffer
-	logged bool
+	cmd       *exec.Cmd
+	done      chan struct{} // closed when the process has exited and been reaped
+	log       *tailBuffer
+	logged    bool
+	dataPlane bool
+}
+
+// An Option changes how Start runs the emulator.
+type Option func(*options)
+
+type options struct {
+	dataPlane     bool
+	dataPlaneArgs []string
+	serverBinary  string
+}
+
+// WithDataPlane turns the emulator's data plane on: every running instance
+// is a real time server on loopback, load balancers proxy, Route 53 answers
+// DNS on DNSAddr. args go to the launcher as they are, e.g.
+// "--boot-delay=0.5" or "--dataplane-time-scale=0.1" (health checks and
+// deregistration delays ten times shorter). Without WithServerBinary (or
+// WTT_SERVER_BINARY in the environment), Start builds ./timeserver for this
+// machine into the test's temporary directory.
+func WithDataPlane(args ...string) Option {
+	return func(o *options) {
+		o.dataPlane = true
+		o.dataPlaneArgs = append(o.dataPlaneArgs, args...)
+	}
+}
+
+// WithServerBinary names the time server the data plane runs (it must be
+// built for this machine's OS and architecture).
+func WithServerBinary(path string) Option {
+	return func(o *options) { o.serverBinary = path }
 }
 
 // Start launches emulator/wtt_emulator.py from the repository root (found by
@@ -69,8 +107,12 @@ type Emulator struct {
 // waits until it answers (at most 90 s: importing moto is slow on a loaded machine) and registers a cleanup that stops it:
 // SIGTERM to its process group, SIGKILL after 5 s. If the test failed, the
 // tail of the emulator's output is logged.
-func Start(tb testing.TB) *Emulator {
+func Start(tb testing.TB, opts ...Option) *Emulator {
 	tb.Helper()
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if url := strings.TrimSpace(os.Getenv(EndpointEnv)); url != "" {
 		tb.Logf("emulatortest: using %s=%s; no emulator started", EndpointEnv, url)
 		return &Emulator{url: strings.TrimRight(url, "/"), external: true}
@@ -90,6 +132,17 @@ func Start(tb testing.TB) *Emulator {
 	if _, err := exec.LookPath(python); err != nil {
 		tb.Fatalf("emulatortest: no Python interpreter (%s): %v", python, err)
 	}
+	args := []string{script, "--host", "127.0.0.1"}
+	if o.dataPlane {
+		binary, err := serverBinary(tb, root, o.serverBinary)
+		if err != nil {
+			tb.Fatalf("emulatortest: data plane: %v", err)
+		}
+		args = append(args, "--dataplane", "--server-binary", binary)
+		args = append(args, o.dataPlaneArgs...)
+	} else {
+		args = append(args, "--no-dataplane")
+	}
 
 	// The port is free when picked; another process could take it before
 	// the emulator binds it, so a launch that dies early is retried.
@@ -100,11 +153,12 @@ func Start(tb testing.TB) *Emulator {
 			tb.Fatalf("emulatortest: %v", err)
 		}
 		e := &Emulator{
-			url:  "http://127.0.0.1:" + strconv.Itoa(port),
-			done: make(chan struct{}),
-			log:  &tailBuffer{max: logTailBytes},
+			url:       "http://127.0.0.1:" + strconv.Itoa(port),
+			done:      make(chan struct{}),
+			log:       &tailBuffer{max: logTailBytes},
+			dataPlane: o.dataPlane,
 		}
-		e.cmd = exec.Command(python, script, "--host", "127.0.0.1", "--port", strconv.Itoa(port))
+		e.cmd = exec.Command(python, append(args, "--port", strconv.Itoa(port))...)
 		e.cmd.Dir = root
 		e.cmd.Stdout = e.log
 		e.cmd.Stderr = e.log
