@@ -1010,25 +1010,41 @@ class DataPlane:
         ids, self._replace = self._replace, []
         if not ids:
             return
+        from moto.elbv2.models import elbv2_backends
+
         now = time.monotonic()
         with self.lock:
             for account, regions in list(autoscaling_backends.items()):
                 for region, asb in list(regions.items()):
+                    doomed = []
                     for group in asb.autoscaling_groups.values():
                         if (group.health_check_type or "EC2").upper() != "ELB":
                             continue
-                        for s in list(group.instance_states):
-                            if s.instance.id not in ids:
+                        for s in group.instance_states:
+                            if s.instance.id not in ids or s.instance.state != "running":
                                 continue
+                            if not self._unhealthy_somewhere(s.instance.id):
+                                continue  # recovered before its grace period ended
                             m = self.machines.get(s.instance.id)
-                            grace = float(group.health_check_period or 0) * self.config.time_scale
+                            grace = float(group.health_check_grace_period or 0) * self.config.time_scale
                             if m is not None and now - m.first_seen < grace:
                                 self._replace.append(s.instance.id)  # ask again after the grace
                                 continue
                             s.health_status = "Unhealthy"
                             print(f"wtt dataplane: {group.name}: replacing {s.instance.id} (ELB health check)",
                                   file=sys.stderr, flush=True)
-                            asb.ec2_backend.terminate_instances([s.instance.id])
+                            doomed.append(s.instance.id)
+                    if doomed:
+                        # what EC2's TerminateInstances does: terminate, then
+                        # tell Auto Scaling (which launches replacements) and ELB
+                        asb.ec2_backend.terminate_instances(doomed)
+                        asb.notify_terminate_instances(doomed)
+                        elbv2_backends[account][region].notify_terminate_instances(doomed)
+        self.nudge()
+
+    def _unhealthy_somewhere(self, instance_id: str) -> bool:
+        with self._route_lock:
+            return any(tid == instance_id and h.state == "unhealthy" for (_, tid), h in self.health.items())
 
     # --- used by the load balancer proxies ---------------------------------
 

@@ -134,6 +134,13 @@ class DataPlaneTest(unittest.TestCase):
     def tearDownClass(cls) -> None:
         cls.emu.stop()
 
+    def tearDown(self) -> None:
+        # WTT_DATAPLANE_TEST_LOG=1: show what the data plane said (replacements, errors)
+        if os.environ.get("WTT_DATAPLANE_TEST_LOG"):
+            lines = [l for l in self.emu.log if "wtt dataplane" in l]
+            if lines:
+                print("".join(lines[-20:]), file=sys.stderr)
+
     def setUp(self) -> None:
         self.emu.reset()
         wait_until("the reset to stop every instance", lambda: not self.state()["instances"])
@@ -355,7 +362,7 @@ class DataPlaneTest(unittest.TestCase):
             AutoScalingGroupName="web", MinSize=2, MaxSize=2, DesiredCapacity=2,
             LaunchTemplate={"LaunchTemplateName": "web", "Version": "$Latest"},
             VPCZoneIdentifier=",".join([self.subnets["us-east-1a"], self.subnets["us-east-1b"]]),
-            TargetGroupARNs=[tg], HealthCheckType="ELB", HealthCheckGracePeriod=0)
+            TargetGroupARNs=[tg], HealthCheckType="ELB", HealthCheckGracePeriod=10)
         group = lambda: self.asg.describe_auto_scaling_groups(AutoScalingGroupNames=["web"])["AutoScalingGroups"][0]
         before = {i["InstanceId"]: i["AvailabilityZone"] for i in group()["Instances"]}
         wait_until("targets healthy", lambda: self.target_states(tg) == {i: "healthy" for i in before})
