@@ -27,15 +27,16 @@ test-go:
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 40m ./...
 
-test-emulator:
+# The data plane's tests run the time server bin/ holds, so build first.
+test-emulator: build
 	$(PYTHON) -m unittest discover -s emulator -p 'test_*.py'
 
 ## demo: the whole story on the local emulator, plans and status printed, then torn down
 demo: build
 	./scripts/demo.sh
 
-## emulator: the local AWS endpoint in the foreground on 127.0.0.1:$(EMULATOR_PORT)
-emulator:
+## emulator: the local AWS endpoint in the foreground on 127.0.0.1:$(EMULATOR_PORT), data plane on
+emulator: build
 	$(PYTHON) emulator/wtt_emulator.py --host 127.0.0.1 --port $(EMULATOR_PORT)
 
 ## bench: the time server's throughput and the planner's call counts
