@@ -65,13 +65,15 @@ type Probe struct {
 	checkTime bool
 	now       func() time.Time
 
-	mu        sync.Mutex
-	started   time.Time
-	stopped   time.Time
-	results   []result
-	steps     []stepMark
-	warnings  []string // the plan's own, which may warn about cached addresses
-	published map[netip.Addr]bool
+	mu       sync.Mutex
+	started  time.Time
+	stopped  time.Time
+	results  []result
+	steps    []stepMark
+	warnings []string // the plan's own, which may warn about cached addresses
+	// published is what the app published at each observation, for a
+	// target of bare addresses.
+	published []publication
 	next      uint64 // round-robin over the addresses
 	skipped   int
 	instances map[string]int
@@ -88,7 +90,15 @@ type result struct {
 	at    time.Time
 	kind  Kind
 	stale bool
-	step  int // index into steps; -1 before the first step
+	step  int        // index into steps; -1 before the first step
+	addr  netip.Addr // where it was sent (zero when the name did not resolve)
+}
+
+// publication is the set of addresses the app published as of an
+// observation.
+type publication struct {
+	at    time.Time
+	addrs map[netip.Addr]bool
 }
 
 // stepMark is a step as it started, with what the plan said about it.
@@ -203,22 +213,36 @@ func (p *Probe) PlanWarnings(ws []string) {
 	p.mu.Unlock()
 }
 
-// SetPublished tells the probe which addresses the app publishes now (from
-// the latest observation), for a target of bare addresses: a failure at an
-// address no longer among them is a client holding an old address.
+// SetPublished tells the probe which addresses the app publishes as of an
+// observation (each step's, and one after the last), for a target of bare
+// addresses: a failure at an address that the next observation no longer
+// shows is a client holding an old address. Observations come only at step
+// boundaries, so the failure is judged by the one after it.
 func (p *Probe) SetPublished(addrs []netip.Addr) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.published = map[netip.Addr]bool{}
+	pub := publication{at: p.now(), addrs: map[netip.Addr]bool{}}
 	for _, a := range addrs {
-		p.published[a] = true
+		pub.addrs[a] = true
 	}
+	p.mu.Lock()
+	p.published = append(p.published, pub)
+	p.mu.Unlock()
 }
 
+// maxFollow bounds how long Stop follows a cached answer after the run.
+const maxFollow = 2 * time.Minute
+
 // Stop probes a little longer (the tail), stops, waits for the requests in
-// flight and returns what was measured.
+// flight and returns what was measured. When requests are still failing at
+// an address the app no longer publishes, held from a cached DNS answer, it
+// goes on until that answer's TTL has run out (at most maxFollow), so the
+// report shows how long such clients really fail, not where the run ended.
 func (p *Probe) Stop() *Measurement {
 	time.Sleep(p.cfg.Tail)
+	if p.resolver != nil && p.failingStale() {
+		if left := p.resolver.Expires(p.target.Name).Sub(p.now()); left > 0 {
+			time.Sleep(min(left, maxFollow) + 2*p.cfg.interval())
+		}
+	}
 	close(p.quit)
 	<-p.loopDone
 	p.wg.Wait()
@@ -258,8 +282,8 @@ func (p *Probe) one() {
 			kind = classifyResponse(resp, body, p.checkTime, p.now())
 		}
 	}
-	r := result{at: start, kind: kind, step: step}
-	if kind != OK {
+	r := result{at: start, kind: kind, step: step, addr: addr}
+	if kind != OK && p.resolver != nil {
 		r.stale = p.isStale(addr)
 	}
 	p.record(r, inst, az)
@@ -292,11 +316,6 @@ func (p *Probe) pick(ctx context.Context) (netip.Addr, error) {
 // not in the name's current (uncached) answer, or not among the instances'
 // addresses as last observed.
 func (p *Probe) isStale(addr netip.Addr) bool {
-	if p.resolver == nil {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		return len(p.published) > 0 && !p.published[addr]
-	}
 	p.mu.Lock()
 	f := p.fresh
 	p.mu.Unlock()
@@ -318,6 +337,20 @@ func (p *Probe) isStale(addr netip.Addr) bool {
 		}
 	}
 	return true
+}
+
+// failingStale reports whether the latest request failed at an address the
+// app no longer publishes.
+func (p *Probe) failingStale() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var last *result
+	for i := range p.results {
+		if last == nil || p.results[i].at.After(last.at) {
+			last = &p.results[i]
+		}
+	}
+	return last != nil && last.kind != OK && last.stale
 }
 
 func (p *Probe) record(r result, instance, az string) {

@@ -109,3 +109,50 @@ func TestProbeSpreadsOverAddresses(t *testing.T) {
 		t.Errorf("%d requests in about 0.8 s at 50/s", r.Requests)
 	}
 }
+
+// A run that ends while clients still fail at a cached address is followed
+// until the cached answer runs out, so the report shows the failures end.
+func TestStopFollowsACachedAnswerToItsEnd(t *testing.T) {
+	f := startDNS(t)
+	oldSrv, port := serveAt(t, "127.0.0.6", 0, "i-old", "us-east-1a")
+	serveAt(t, "127.0.0.7", port, "i-new", "us-east-1a")
+	f.set("api.example.com", 2, "127.0.0.6")
+	target, _ := ParseTarget(fmt.Sprintf("http://api.example.com:%d/api/time?tz=UTC", port))
+	p, err := New(Config{Rate: 20, Resolver: f.Addr, Tail: 100 * time.Millisecond}, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.StepStarted("- instance i-old", &plan.Step{Warnings: []string{"clients keep it for up to the TTL"}})
+	p.Start()
+	time.Sleep(200 * time.Millisecond)
+	f.set("api.example.com", 2, "127.0.0.7")
+	oldSrv.Close()
+	time.Sleep(200 * time.Millisecond)
+	start := time.Now()
+	r := p.Stop().Report("scale")
+	if !r.AnsweringAtEnd || r.Failed == 0 || r.StaleAddress != r.Failed || !r.ClaimHeld {
+		t.Errorf("answering at end %v, failed %d (stale %d), held %v (%s)", r.AnsweringAtEnd, r.Failed, r.StaleAddress, r.ClaimHeld, r.Verdict)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("Stop took %s; the TTL was 2 s", d)
+	}
+}
+
+func TestStaleAddressesAreJudgedByTheNextObservation(t *testing.T) {
+	a, b := netip.MustParseAddr("127.1.0.1"), netip.MustParseAddr("127.2.0.1")
+	pubs := []publication{
+		{at: t0, addrs: map[netip.Addr]bool{a: true}},
+		{at: t0.Add(10 * time.Second), addrs: map[netip.Addr]bool{b: true}},
+		{at: t0.Add(20 * time.Second), addrs: map[netip.Addr]bool{}},
+	}
+	rs := []result{
+		{at: t0.Add(5 * time.Second), kind: Refused, addr: a},  // a is gone by the next observation
+		{at: t0.Add(12 * time.Second), kind: Refused, addr: b}, // the app is gone: not an old address
+		{at: t0.Add(25 * time.Second), kind: Refused, addr: b}, // after the last observation, which has none
+		{at: t0.Add(5 * time.Second), kind: OK, addr: a},
+	}
+	markStaleAddresses(rs, pubs)
+	if !rs[0].stale || rs[1].stale || rs[2].stale || rs[3].stale {
+		t.Errorf("stale: %v %v %v %v; want true false false false", rs[0].stale, rs[1].stale, rs[2].stale, rs[3].stale)
+	}
+}

@@ -34,7 +34,31 @@ func (p *Probe) measurement() *Measurement {
 		m.resolver = p.resolver.Server
 	}
 	sort.SliceStable(m.results, func(i, j int) bool { return m.results[i].at.Before(m.results[j].at) })
+	if p.resolver == nil {
+		markStaleAddresses(m.results, p.published)
+	}
 	return m
+}
+
+// markStaleAddresses marks the failures at an address that the observation
+// after the failure no longer shows among the app's addresses. A failure
+// after the last observation is judged by the last one; an observation with
+// no address at all (the app gone) makes nothing stale.
+func markStaleAddresses(results []result, pubs []publication) {
+	for i := range results {
+		r := &results[i]
+		if r.kind == OK || !r.addr.IsValid() || len(pubs) == 0 {
+			continue
+		}
+		next := pubs[len(pubs)-1]
+		for _, pub := range pubs {
+			if pub.at.After(r.at) {
+				next = pub
+				break
+			}
+		}
+		r.stale = len(next.addrs) > 0 && !next.addrs[r.addr]
+	}
 }
 
 // Report is the probe's account, as printed and as "probe" in -o json.
@@ -51,8 +75,11 @@ type Report struct {
 	Skipped              int            `json:"skipped,omitempty"`
 	LongestOutageSeconds float64        `json:"longestOutageSeconds"`
 	// LongestOutageStep names the step the longest outage began in.
-	LongestOutageStep string       `json:"longestOutageStep,omitempty"`
-	ByStep            []StepReport `json:"byStep"`
+	LongestOutageStep string `json:"longestOutageStep,omitempty"`
+	// AnsweringAtEnd says whether the last request was answered right:
+	// the app came back (or never went).
+	AnsweringAtEnd bool         `json:"answeringAtEnd"`
+	ByStep         []StepReport `json:"byStep"`
 	// Outages lists the runs of failed requests, in order (the first
 	// maxOutagesListed), with when each began after the probe started.
 	Outages  []OutageReport `json:"outages"`
@@ -219,6 +246,7 @@ func (m *Measurement) Report(operation string) *Report {
 		}
 	}
 	r.LongestOutageSeconds = round(longest)
+	r.AnsweringAtEnd = len(m.results) > 0 && m.results[len(m.results)-1].kind == OK
 
 	switch operation {
 	case "down":

@@ -85,8 +85,8 @@ func TestClaimJudgement(t *testing.T) {
 	}{
 		{"no failure, no downtime said", []stepMark{step("+ lb", 0), step("~ dns", 0)}, nil, "....|....", "migrate", true, "every request was answered right"},
 		{"a failure in a step that said none", []stepMark{step("+ lb", 0), step("~ dns", 0)}, nil, "....|..x.", "migrate", false, "failed in step 2 (~ dns)"},
-		{"an outage within the stated downtime", []stepMark{step("~ resize", 2 * time.Minute)}, nil, "..xxxxxxxxxx..", "scale", true, "all within what the plan said"},
-		{"an outage longer than stated", []stepMark{step("~ resize", 500 * time.Millisecond)}, nil, ".." + strings.Repeat("x", 40) + "..", "scale", false, "which said about 1s"},
+		{"an outage within the stated downtime", []stepMark{step("~ resize", 2*time.Minute)}, nil, "..xxxxxxxxxx..", "scale", true, "all within what the plan said"},
+		{"an outage longer than stated", []stepMark{step("~ resize", 500*time.Millisecond)}, nil, ".." + strings.Repeat("x", 40) + "..", "scale", false, "which said about 1s"},
 		{"stale addresses, warned by the plan", []stepMark{step("~ record", 0), step("- instance", 0)}, []string{ttlWarning}, "...|.s.s.s....", "scale", true, "within what the plan said"},
 		{"stale addresses, warned by the step", []stepMark{step("- instances", 0, "clients that reach the app by these instances' public or Elastic IP addresses lose them now")}, nil, "..ssss", "migrate", true, "within what the plan said"},
 		{"stale addresses, not warned", []stepMark{step("~ record", 0), step("- instance", 0)}, nil, "...|.s.s.s....", "scale", false, "did not warn"},
@@ -140,7 +140,7 @@ func TestReportText(t *testing.T) {
 	for _, want := range []string{
 		"Probe: 10 request(s) in 1.0s to http://api.example.com/api/time?tz=UTC (DNS name api.example.com), 4 failed.",
 		"failures: refused 4",
-		"longest outage: 0.4s, in step 1 (~ instance i-1: t2.micro -> m5.large)",
+		"longest outage: 0.4s, began in step 1 (~ instance i-1: t2.micro -> m5.large)",
 		"an outage up to about 2m0s",
 		"served by: i-1 6; AZs: us-east-1a 6",
 		"the plan said: downtime of about 2m0s in total — held",

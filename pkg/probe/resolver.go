@@ -110,6 +110,13 @@ func (r *Resolver) Fresh(ctx context.Context, name string) ([]netip.Addr, error)
 	return c.addrs, c.err
 }
 
+// Expires is when the cached answer for name runs out (zero if none).
+func (r *Resolver) Expires(name string) time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.cache[dns.Fqdn(strings.ToLower(name))].expires
+}
+
 // Queries is how many questions went to the server.
 func (r *Resolver) Queries() int {
 	r.mu.Lock()

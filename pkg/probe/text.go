@@ -23,7 +23,7 @@ func (r *Report) WriteText(w io.Writer) {
 			fmt.Fprintf(w, "; %d at an address the app no longer publishes", r.StaleAddress)
 		}
 		fmt.Fprintln(w)
-		fmt.Fprintf(w, "  longest outage: %.1fs, in %s\n", r.LongestOutageSeconds, r.LongestOutageStep)
+		fmt.Fprintf(w, "  longest outage: %.1fs, began %s\n", r.LongestOutageSeconds, began(r.LongestOutageStep))
 	}
 	if len(r.ByStep) > 0 {
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -80,4 +80,13 @@ func sortedKeys(m map[string]int) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// began puts "in" before a step's name: "began in step 2 (...)", "began
+// while probing".
+func began(where string) string {
+	if strings.HasPrefix(where, "step ") {
+		return "in " + where
+	}
+	return where
 }
