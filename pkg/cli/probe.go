@@ -96,7 +96,7 @@ func (f *Factory) newProbeRun(pf *probeFlags, e *ladder.Env, p *plan.Plan) (*pro
 	if err != nil {
 		return nil, err
 	}
-	pr, err := probe.New(probe.Config{Rate: pf.rate, Resolver: pf.resolver}, target)
+	pr, err := probe.New(probe.Config{Rate: pf.rate, Resolver: pf.resolver, Log: f.IO.ErrOut}, target)
 	if err != nil {
 		return nil, cmdutil.Usagef("", "--probe: %v", err)
 	}
@@ -130,7 +130,7 @@ func (r *probeRun) finish(ctx context.Context, operation string) *probe.Report {
 	if err := r.e.Refresh(ctx); err == nil {
 		r.p.SetPublished(probe.PublicAddresses(r.e.State))
 	}
-	return r.p.Stop().Report(operation)
+	return r.p.Stop(operation != "down").Report(operation)
 }
 
 // printProbe writes the report under the plan (text output) and warns on

@@ -68,7 +68,7 @@ downtime statement. Ctrl-C stops early and still reports. See docs/probe.md.`,
 			case <-sigs:
 			case <-cmd.Context().Done():
 			}
-			rep := p.Stop().Report("")
+			rep := p.Stop(false).Report("")
 			if ok, err := printersStructured(f, struct {
 				Probe *probe.Report `json:"probe"`
 			}{rep}); ok {

@@ -9,6 +9,7 @@ package probe
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -38,6 +39,9 @@ type Config struct {
 	Tail time.Duration
 	// Resolver is the DNS server (HOST:PORT); empty: the system's.
 	Resolver string
+	// Log, when set, hears about a wait after the run (following a cached
+	// answer to its end), so a pause is never silent.
+	Log io.Writer
 }
 
 func (c Config) withDefaults() Config {
@@ -228,19 +232,40 @@ func (p *Probe) SetPublished(addrs []netip.Addr) {
 	p.mu.Unlock()
 }
 
-// maxFollow bounds how long Stop follows a cached answer after the run.
+// maxFollow bounds how long Stop goes on after the run.
 const maxFollow = 2 * time.Minute
 
 // Stop probes a little longer (the tail), stops, waits for the requests in
-// flight and returns what was measured. When requests are still failing at
-// an address the app no longer publishes, held from a cached DNS answer, it
-// goes on until that answer's TTL has run out (at most maxFollow), so the
-// report shows how long such clients really fail, not where the run ended.
-func (p *Probe) Stop() *Measurement {
+// flight and returns what was measured. An outage still going on when the
+// run ends is followed (at most maxFollow, said on Log) so the report
+// measures what users see rather than where the run happened to end:
+//   - requests failing at an address the app no longer publishes, held from
+//     a cached DNS answer: until that answer expires;
+//   - requests failing at the app's current address, when recover is set
+//     (an instance the API calls running, whose server is still booting):
+//     until it answers again.
+//
+// A client holding a bare address the app dropped never recovers, and
+// `down` is meant to end in an outage: neither is followed.
+func (p *Probe) Stop(recover bool) *Measurement {
 	time.Sleep(p.cfg.Tail)
-	if p.resolver != nil && p.failingStale() {
+	failing, stale := p.lastFailure()
+	switch {
+	case failing && stale && p.resolver != nil:
 		if left := p.resolver.Expires(p.target.Name).Sub(p.now()); left > 0 {
-			time.Sleep(min(left, maxFollow) + 2*p.cfg.interval())
+			wait := min(left, maxFollow)
+			p.logf("Probe: requests still fail at an address the app no longer publishes, from a cached DNS answer; probing %s more, until it expires.", wait.Round(time.Second))
+			time.Sleep(wait + 2*p.cfg.interval())
+		}
+	case failing && !stale && recover:
+		p.logf("Probe: the app is not answering yet; probing until it does (at most %s).", maxFollow)
+		deadline := p.now().Add(maxFollow)
+		for p.now().Before(deadline) {
+			time.Sleep(p.cfg.interval())
+			if f, _ := p.lastFailure(); !f {
+				time.Sleep(2 * p.cfg.interval())
+				break
+			}
 		}
 	}
 	close(p.quit)
@@ -250,6 +275,12 @@ func (p *Probe) Stop() *Measurement {
 	defer p.mu.Unlock()
 	p.stopped = p.now()
 	return p.measurement()
+}
+
+func (p *Probe) logf(format string, args ...any) {
+	if p.cfg.Log != nil {
+		fmt.Fprintf(p.cfg.Log, format+"\n", args...)
+	}
 }
 
 // one sends one request and records what became of it.
@@ -339,9 +370,10 @@ func (p *Probe) isStale(addr netip.Addr) bool {
 	return true
 }
 
-// failingStale reports whether the latest request failed at an address the
-// app no longer publishes.
-func (p *Probe) failingStale() bool {
+// lastFailure reports whether the latest request failed, and whether at an
+// address the app no longer publishes (by the name's fresh answer, or by
+// the latest observation for bare addresses).
+func (p *Probe) lastFailure() (failing, stale bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var last *result
@@ -350,7 +382,16 @@ func (p *Probe) failingStale() bool {
 			last = &p.results[i]
 		}
 	}
-	return last != nil && last.kind != OK && last.stale
+	if last == nil || last.kind == OK {
+		return false, false
+	}
+	if p.resolver != nil {
+		return true, last.stale
+	}
+	if n := len(p.published); n > 0 && len(p.published[n-1].addrs) > 0 {
+		return true, !p.published[n-1].addrs[last.addr]
+	}
+	return true, false
 }
 
 func (p *Probe) record(r result, instance, az string) {

@@ -53,7 +53,7 @@ func TestProbeSeesACachedAddressUntilTheTTL(t *testing.T) {
 	time.Sleep(50 * time.Millisecond) // requests of step 1 still in flight finish
 	oldSrv.Close()
 	time.Sleep(1500 * time.Millisecond)
-	m := p.Stop()
+	m := p.Stop(false)
 	r := m.Report("scale")
 
 	if r.Failed == 0 || r.Failures["refused"] != r.Failed || r.StaleAddress != r.Failed {
@@ -98,7 +98,7 @@ func TestProbeSpreadsOverAddresses(t *testing.T) {
 	a.Close()
 	p.SetPublished([]netip.Addr{netip.MustParseAddr("127.0.0.5")})
 	time.Sleep(300 * time.Millisecond)
-	r := p.Stop().Report("scale")
+	r := p.Stop(false).Report("scale")
 	if r.ServedBy.Instances["i-a"] == 0 || r.ServedBy.Instances["i-b"] == 0 {
 		t.Errorf("served by %v: want both", r.ServedBy.Instances)
 	}
@@ -129,7 +129,7 @@ func TestStopFollowsACachedAnswerToItsEnd(t *testing.T) {
 	oldSrv.Close()
 	time.Sleep(200 * time.Millisecond)
 	start := time.Now()
-	r := p.Stop().Report("scale")
+	r := p.Stop(false).Report("scale")
 	if !r.AnsweringAtEnd || r.Failed == 0 || r.StaleAddress != r.Failed || !r.ClaimHeld {
 		t.Errorf("answering at end %v, failed %d (stale %d), held %v (%s)", r.AnsweringAtEnd, r.Failed, r.StaleAddress, r.ClaimHeld, r.Verdict)
 	}
