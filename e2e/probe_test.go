@@ -65,6 +65,7 @@ func TestProbeScripts(t *testing.T) {
 //	                      true/false, or another field's value
 //	probe-window OP SECS  the time from the first failed request to the
 //	                      end of the last outage
+//	sleep DURATION        wait (for a background command to get going)
 //	chaos az AZ | instance ID
 //	                      kill time servers without telling the EC2 API
 func probeCommands(emulatorURL string) map[string]func(ts *testscript.TestScript, neg bool, args []string) {
@@ -97,6 +98,13 @@ func probeCommands(emulatorURL string) map[string]func(ts *testscript.TestScript
 			ts.Fatalf("failures spread over %.2fs; want %s %s (report: %s)", window, args[0], args[1], probeSummary(ts))
 		}
 		ts.Logf("failures spread over %.2fs", window)
+	}
+	cmds["sleep"] = func(ts *testscript.TestScript, neg bool, args []string) {
+		d, err := time.ParseDuration(strings.Join(args, ""))
+		if err != nil || neg || d > time.Minute {
+			ts.Fatalf("usage: sleep DURATION (at most 1m)")
+		}
+		time.Sleep(d)
 	}
 	cmds["chaos"] = func(ts *testscript.TestScript, neg bool, args []string) {
 		if len(args) != 2 || (args[0] != "az" && args[0] != "instance") {
