@@ -735,7 +735,12 @@ class DataPlane:
                             if inst.state != "running":
                                 instances.append({"id": inst.id, "state": inst.state})
                                 continue
-                            sgs = [g for g in inst.security_groups] or []
+                            # groups given in NetworkInterfaces[].Groups live on the
+                            # interface only in moto (DescribeInstances omits them)
+                            sgs = {g.id: g for g in inst.security_groups or []}
+                            for nic in inst.nics.values():
+                                sgs.update({g.id: g for g in nic.group_set})
+                            sgs = list(sgs.values())
                             instances.append({
                                 "id": inst.id, "state": "running", "account": account, "region": region,
                                 "az": inst._placement.zone, "public_ip": inst.public_ip,
@@ -1305,16 +1310,25 @@ def install(plane: DataPlane) -> None:
 
     def health_for(self: Any, target: dict[str, Any], ec2_backend: Any) -> Any:
         status = orig_health_for(self, target, ec2_backend)
-        t = self.targets.get(target["Id"])
-        h = plane.target_health(self.arn, target["Id"])
-        if h is None:
-            if t is not None and status.status == "healthy":
-                # registered a moment ago; the data plane has not seen it yet
-                return FakeHealthStatus(target["Id"], status.port, self.health_check_port, "initial",
-                                        "Elb.RegistrationInProgress", "Target registration is in progress")
-            return status
-        return FakeHealthStatus(target["Id"], status.port if t is None else t["Port"], self.health_check_port,
-                                h.state, h.reason, h.description)
+        tid = target["Id"]
+        t = self.targets.get(tid)
+        h = plane.target_health(self.arn, tid)
+
+        def view(state: str, reason: str | None, description: str | None, port: Any) -> Any:
+            return FakeHealthStatus(tid, port, self.health_check_port, state, reason, description)
+
+        if t is not None:
+            if h is None or h.state == "draining":
+                # registered (again) a moment ago; the supervisor has not seen it yet
+                return view("initial", "Elb.RegistrationInProgress", "Target registration is in progress", t["Port"])
+            return view(h.state, h.reason, h.description, t["Port"])
+        draining = ("draining", "Target.DeregistrationInProgress", "Target deregistration is in progress")
+        if h is not None and h.state == "draining":
+            return view(*draining, h.port)
+        if h is not None and self.load_balancer_arns and float(
+                self.attributes.get("deregistration_delay.timeout_seconds", 300)) > 0:
+            return view(*draining, h.port)  # deregistered a moment ago; it will drain
+        return status
 
     orig_describe = ELBv2Backend.describe_target_health
 
@@ -1391,11 +1405,15 @@ def main(argv: list[str] | None = None) -> int:
     if rcode == 3:
         print(f"{args.name}: no such name (NXDOMAIN)", file=sys.stderr)
         return 1
-    for rtype, ttl, value in records:
-        if args.verbose:
-            print(f"{'A' if rtype == DNS_A else 'CNAME'}\t{ttl}\t{value}")
-        elif rtype == DNS_A:
-            print(value)
+    try:
+        for rtype, ttl, value in records:
+            if args.verbose:
+                print(f"{'A' if rtype == DNS_A else 'CNAME'}\t{ttl}\t{value}")
+            elif rtype == DNS_A:
+                print(value)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `| head -1` took what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 
