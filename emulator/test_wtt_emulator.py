@@ -75,7 +75,8 @@ class Emulator:
 
     def reset(self) -> None:
         req = urllib.request.Request(self.url + "/moto-api/reset", method="POST", data=b"")
-        urllib.request.urlopen(req, timeout=10).read()
+        # moto rebuilds every backend it had (default VPCs, AMIs...): seconds on a busy machine
+        urllib.request.urlopen(req, timeout=60).read()
 
     def client(self, service: str):
         return boto3.client(
