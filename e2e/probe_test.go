@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/whatsthetime/wtt/pkg/emulatortest"
@@ -110,22 +112,44 @@ func probeCommands(emulatorURL string) map[string]func(ts *testscript.TestScript
 		if len(args) != 2 || (args[0] != "az" && args[0] != "instance") {
 			ts.Fatalf("usage: chaos az AZ | chaos instance ID")
 		}
+		// Scripts share one emulator, whose kill-by-AZ would hit every
+		// script's instances there: kill this app's, one by one.
+		ids := []string{args[1]}
+		if args[0] == "az" {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			is, err := ts.Value(checkerKey{}).(*checker).instances(ctx, "running")
+			if err != nil {
+				ts.Fatalf("chaos: %v", err)
+			}
+			ids = nil
+			for _, i := range is {
+				if i.Placement != nil && aws.ToString(i.Placement.AvailabilityZone) == args[1] {
+					ids = append(ids, aws.ToString(i.InstanceId))
+				}
+			}
+		}
+		var killed []string
 		client := &http.Client{Timeout: 10 * time.Second}
-		resp, err := client.Post(emulatorURL+"/wtt-dataplane/kill?"+args[0]+"="+url.QueryEscape(args[1]), "text/plain", nil)
-		if err != nil {
-			ts.Fatalf("chaos: %v", err)
+		for _, id := range ids {
+			resp, err := client.Post(emulatorURL+"/wtt-dataplane/kill?instance="+url.QueryEscape(id), "text/plain", nil)
+			if err != nil {
+				ts.Fatalf("chaos: %v", err)
+			}
+			var out struct {
+				Killed []string `json:"killed"`
+			}
+			err = json.NewDecoder(resp.Body).Decode(&out)
+			resp.Body.Close()
+			if err != nil || resp.StatusCode != http.StatusOK {
+				ts.Fatalf("chaos: HTTP %d, %v", resp.StatusCode, err)
+			}
+			killed = append(killed, out.Killed...)
 		}
-		defer resp.Body.Close()
-		var out struct {
-			Killed []string `json:"killed"`
-		}
-		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusOK {
-			ts.Fatalf("chaos: HTTP %d, %v", resp.StatusCode, err)
-		}
-		if len(out.Killed) == 0 && !neg {
+		if len(killed) == 0 && !neg {
 			ts.Fatalf("chaos %s %s killed nothing", args[0], args[1])
 		}
-		ts.Logf("killed %v", out.Killed)
+		ts.Logf("killed %v", killed)
 	}
 	return cmds
 }

@@ -273,6 +273,8 @@ func (m *Measurement) Report(operation string) *Report {
 		r.Verdict = "every request was answered right"
 	case r.ClaimHeld:
 		r.Verdict = fmt.Sprintf("%d request(s) failed, all within what the plan said", r.Failed)
+	case len(broken) > 3:
+		r.Verdict = strings.Join(broken[:2], "; ") + fmt.Sprintf("; and %d more outage(s) the plan did not allow", len(broken)-2)
 	default:
 		r.Verdict = strings.Join(broken, "; ")
 	}

@@ -95,6 +95,7 @@ func TestClaimJudgement(t *testing.T) {
 		{"down: the app still answers", []stepMark{step("- lb", 0)}, nil, "....", "down", false, "still answered"},
 		{"no plan, all answered", nil, nil, "......", "", true, "every request"},
 		{"no plan, failures", nil, nil, "...xx.", "", false, "2 request(s) failed while probing"},
+		{"many separate outages, summed up", nil, nil, ".x.x.x.x.x.", "", false, "; and 3 more outage(s) the plan did not allow"},
 	}
 	for _, c := range cases {
 		m := measured(c.steps, c.pattern)
