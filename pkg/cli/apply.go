@@ -171,7 +171,7 @@ func (f *Factory) apply(cmd *cobra.Command, req applyRequest) error {
 	runErr := f.execute(ctx, e, p, pr)
 	report := pr.finish(ctx, p.Operation)
 	if runErr != nil {
-		f.printProbe(report, true)
+		f.printProbeText(report)
 		return runErr
 	}
 	if err := f.printResult(ctx, e, p, true, report); err != nil {

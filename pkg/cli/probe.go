@@ -147,9 +147,10 @@ func (f *Factory) printProbe(rep *probe.Report, text bool) {
 	}
 }
 
-// printRunbookProbe prints one operation's report of a runbook: on stdout,
-// or on stderr when stdout carries -o json or yaml.
-func (f *Factory) printRunbookProbe(rep *probe.Report) {
+// printProbeText prints a report that no JSON result carries (a runbook's
+// operation, a run that failed): on stdout, or on stderr when stdout
+// carries -o json or yaml.
+func (f *Factory) printProbeText(rep *probe.Report) {
 	if rep == nil {
 		return
 	}

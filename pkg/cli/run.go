@@ -263,7 +263,7 @@ func (f *Factory) runRunbook(cmd *cobra.Command, ops []runbookOp, dr DryRun, pf 
 			return err
 		}
 		err = f.execute(ctx, e, p, pr)
-		f.printRunbookProbe(pr.finish(ctx, p.Operation))
+		f.printProbeText(pr.finish(ctx, p.Operation))
 		if err != nil {
 			return fmt.Errorf("runbook step %d (%s) stopped; run the runbook again to resume: %w", i+1, op.title, err)
 		}
