@@ -21,6 +21,11 @@ export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABL
 export WTT_APP=whatsthetime NO_COLOR=1
 wtt=./bin/wtt
 
+# Every move is probed (docs/probe.md): steady requests to the app through
+# the emulator's Route 53, as a user's machine would send them, and under
+# the plan a line of what users saw and whether the plan's claim held.
+probe=(--probe --probe-resolver "127.0.0.1:$port")
+
 say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 run() { printf '$ wtt %s\n' "$*"; "$wtt" "$@"; }
 
@@ -32,38 +37,38 @@ say "The plan for the load balancer rung, before anything changes"
 run plan --to=alb
 
 say "2. A fixed address: an Elastic IP"
-run migrate --to=eip --yes
+run migrate --to=eip --yes "${probe[@]}"
 run status
 
 say "3. Vertical scale to m5.large: stop, change type, start (downtime said in the plan)"
-run scale --vertical m5.large --yes
+run scale --vertical m5.large --yes "${probe[@]}"
 run status
 
 say "4. Horizontal scale: more instances, each with its own Elastic IP"
-run scale --horizontal 3 --yes
+run scale --horizontal 3 --yes "${probe[@]}"
 run status
 
 say "5. Route 53: publish api.whatisthetime.com, drop the Elastic IPs"
-run migrate --to=dns --dns-name api.whatisthetime.com --ttl 300 --yes
+run migrate --to=dns --dns-name api.whatisthetime.com --ttl 300 --yes "${probe[@]}"
 run status
 
 say "6. An Application Load Balancer in front; instances become private"
-run migrate --to=alb --yes
+run migrate --to=alb --yes "${probe[@]}"
 run status
 
 say "7. An Auto Scaling group owns the instances"
-run migrate --to=asg --yes
+run migrate --to=asg --yes "${probe[@]}"
 run status
 
 say "8. Several AZs"
-run migrate --to=multi-az --azs 3 --yes
+run migrate --to=multi-az --azs 3 --yes "${probe[@]}"
 run status
 
 say "9. Reserved Instances for the baseline"
 run plan --to=reserved --payment no-upfront
-run migrate --to=reserved --payment no-upfront --yes
+run migrate --to=reserved --payment no-upfront --yes "${probe[@]}"
 run status -o json
 
 say "Tear down"
-run down --yes
+run down --yes "${probe[@]}"
 run status

@@ -19,6 +19,7 @@ import (
 	"github.com/whatsthetime/wtt/pkg/observe"
 	"github.com/whatsthetime/wtt/pkg/plan"
 	"github.com/whatsthetime/wtt/pkg/printers"
+	"github.com/whatsthetime/wtt/pkg/probe"
 	"github.com/whatsthetime/wtt/pkg/stage"
 )
 
@@ -62,6 +63,8 @@ type applyRequest struct {
 	// PreCheck runs after observing, before planning: checks that need AWS
 	// reads (instance type exists, quota), all of them bad input.
 	PreCheck func(ctx context.Context, e *ladder.Env) error
+	// Probe, when on, measures what users see while the plan runs.
+	Probe *probeFlags
 }
 
 // apply is the one path every mutating command takes: observe, plan, print,
@@ -70,6 +73,11 @@ type applyRequest struct {
 func (f *Factory) apply(cmd *cobra.Command, req applyRequest) error {
 	if req.Validate != nil {
 		if err := req.Validate(); err != nil {
+			return err
+		}
+	}
+	if req.Probe != nil {
+		if err := req.Probe.validate(cmd, req.DryRun); err != nil {
 			return err
 		}
 	}
@@ -156,11 +164,21 @@ func (f *Factory) apply(cmd *cobra.Command, req applyRequest) error {
 		}
 	}
 
-	runErr := f.execute(ctx, e, p)
+	pr, err := f.newProbeRun(req.Probe, e, p)
+	if err != nil {
+		return err
+	}
+	runErr := f.execute(ctx, e, p, pr)
+	report := pr.finish(ctx, p.Operation)
 	if runErr != nil {
+		f.printProbeText(report)
 		return runErr
 	}
-	return f.printResult(ctx, e, p, true)
+	if err := f.printResult(ctx, e, p, true, report); err != nil {
+		return err
+	}
+	f.printProbe(report, !structured)
+	return nil
 }
 
 // confirm asks on a terminal and insists on --yes elsewhere, for any plan
@@ -204,7 +222,7 @@ func consequences(p *plan.Plan) string {
 // execute runs the plan. The first Ctrl-C (or SIGTERM) stops at the next
 // step boundary; a step in flight finishes, so nothing is left half-made by
 // a keypress. A second Ctrl-C aborts at once.
-func (f *Factory) execute(ctx context.Context, e *ladder.Env, p *plan.Plan) error {
+func (f *Factory) execute(ctx context.Context, e *ladder.Env, p *plan.Plan, pr *probeRun) error {
 	graceful, stopGraceful := context.WithCancel(ctx)
 	defer stopGraceful()
 	hard, stopHard := context.WithCancel(context.WithoutCancel(ctx))
@@ -229,7 +247,7 @@ func (f *Factory) execute(ctx context.Context, e *ladder.Env, p *plan.Plan) erro
 
 	log := f.IO.ErrOut
 	fmt.Fprintf(log, "\nApplying %d step(s) to %s:\n", len(p.Steps), p.App)
-	x := &plan.Exec{Env: e, Log: log, Refresh: e.Refresh}
+	x := &plan.Exec{Env: e, Log: log, Refresh: e.Refresh, StepStarted: pr.stepStarted()}
 	start := time.Now()
 	err := plan.Run(graceful, p, x, func() (context.Context, context.CancelFunc) {
 		if hasDeadline {
@@ -254,15 +272,21 @@ type result struct {
 	Plan  *plan.Plan  `json:"plan"`
 	Stage stage.Stage `json:"stage"`
 	OK    bool        `json:"ok"`
+	// Probe is what --probe measured while the plan ran.
+	Probe *probe.Report `json:"probe,omitempty"`
 }
 
-func (f *Factory) printResult(ctx context.Context, e *ladder.Env, p *plan.Plan, ok bool) error {
+func (f *Factory) printResult(ctx context.Context, e *ladder.Env, p *plan.Plan, ok bool, report ...*probe.Report) error {
 	if err := e.Refresh(ctx); err != nil {
 		return err
 	}
 	st := stage.Detect(e.State).Stage
 	if f.G.Output == "json" || f.G.Output == "yaml" {
-		_, err := printers.Structured(f.IO.Out, f.G.Output, result{Plan: p, Stage: st, OK: ok})
+		res := result{Plan: p, Stage: st, OK: ok}
+		if len(report) > 0 {
+			res.Probe = report[0]
+		}
+		_, err := printers.Structured(f.IO.Out, f.G.Output, res)
 		return err
 	}
 	if !p.Empty() {

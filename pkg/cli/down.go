@@ -10,6 +10,7 @@ import (
 
 func newDownCmd(f *Factory) *cobra.Command {
 	var dryRun string
+	pf := &probeFlags{}
 	cmd := &cobra.Command{
 		Use:   "down",
 		Short: "Delete everything tagged for the app, in dependency order",
@@ -28,10 +29,12 @@ says so. Needs --yes when not on a terminal.`,
 			}
 			return f.apply(cmd, applyRequest{
 				DryRun: dr,
+				Probe:  pf,
 				Build:  func(s *observe.State) (*plan.Plan, error) { return ladder.Down(s), nil },
 			})
 		},
 	}
 	addDryRunFlag(cmd, &dryRun)
+	addProbeFlags(cmd, pf)
 	return cmd
 }

@@ -23,6 +23,7 @@ const stagesHelp = `Stages, bottom to top:
 
 func newMigrateCmd(f *Factory) *cobra.Command {
 	lf := &ladderFlags{}
+	pf := &probeFlags{}
 	var to string
 	cmd := &cobra.Command{
 		Use:   "migrate --to=STAGE",
@@ -39,13 +40,14 @@ If interrupted, run the same command again: it continues where it stopped.
   wtt migrate --to=reserved --term 1y --payment no-upfront --max-upfront 0 --yes`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return f.runMigrate(cmd, lf, to, false)
+			return f.runMigrate(cmd, lf, to, false, pf)
 		},
 	}
 	cmd.Flags().StringVar(&to, "to", "", "target stage (required): "+stage.Names())
 	lf.addLaunch(cmd)
 	lf.addRungs(cmd)
 	addDryRunFlag(cmd, &lf.dryRun)
+	addProbeFlags(cmd, pf)
 	return cmd
 }
 
@@ -69,7 +71,7 @@ expected downtime, and the monthly cost before and after. Same as
 			if lf.dryRun == "none" {
 				lf.dryRun = "client"
 			}
-			return f.runMigrate(cmd, lf, to, detailed)
+			return f.runMigrate(cmd, lf, to, detailed, nil)
 		},
 	}
 	cmd.Flags().StringVar(&to, "to", "", "target stage (required): "+stage.Names())
@@ -80,7 +82,7 @@ expected downtime, and the monthly cost before and after. Same as
 	return cmd
 }
 
-func (f *Factory) runMigrate(cmd *cobra.Command, lf *ladderFlags, to string, detailed bool) error {
+func (f *Factory) runMigrate(cmd *cobra.Command, lf *ladderFlags, to string, detailed bool, pf *probeFlags) error {
 	if to == "" {
 		return cmdutil.Usagef("pass --to=STAGE, one of: "+stage.Names(), "--to is required")
 	}
@@ -112,6 +114,7 @@ func (f *Factory) runMigrate(cmd *cobra.Command, lf *ladderFlags, to string, det
 		Opts:         lf.o,
 		DryRun:       dr,
 		DetailedExit: detailed,
+		Probe:        pf,
 		PreCheck:     allChecks(instanceTypeCheck(lf.o.InstanceType), amiCheck(lf.o.AMI), dnsPreviewCheck(target, lf.o.DNSName), eipQuotaCheck(target), reservedOfferingCheck(target, &lf.o)),
 		Build: func(s *observe.State) (*plan.Plan, error) {
 			return ladder.Migrate(s, target, lf.o)

@@ -22,6 +22,7 @@ func init() { extraCommands = append(extraCommands, newRunCmd) }
 
 func newRunCmd(f *Factory) *cobra.Command {
 	var file, dryRun, serverBinary string
+	pf := &probeFlags{}
 	cmd := &cobra.Command{
 		Use:   "run -f RUNBOOK",
 		Short: "Run a runbook: several ladder operations planned as one, executed step by step",
@@ -51,6 +52,9 @@ Format (see docs/runbooks/whatsthetime.yaml):
 			if err != nil {
 				return err
 			}
+			if err := pf.validate(cmd, dr); err != nil {
+				return err
+			}
 			rb, err := runbook.Load(file)
 			if err != nil {
 				return err
@@ -62,12 +66,13 @@ Format (see docs/runbooks/whatsthetime.yaml):
 			if err != nil {
 				return err
 			}
-			return f.runRunbook(cmd, ops, dr)
+			return f.runRunbook(cmd, ops, dr, pf)
 		},
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "runbook YAML file")
 	cmd.Flags().StringVar(&serverBinary, "server-binary", "", "linux build of the time server to deliver (default: whatsthetime-linux-<arch> beside wtt)")
 	addDryRunFlag(cmd, &dryRun)
+	addProbeFlags(cmd, pf)
 	return cmd
 }
 
@@ -167,7 +172,7 @@ func applyMigrateSpec(o *ladder.Options, m *runbook.MigrateSpec, set map[string]
 
 // runRunbook plans every operation from the projected state of the one
 // before (one combined plan), then runs them one by one from fresh state.
-func (f *Factory) runRunbook(cmd *cobra.Command, ops []runbookOp, dr DryRun) error {
+func (f *Factory) runRunbook(cmd *cobra.Command, ops []runbookOp, dr DryRun, pf *probeFlags) error {
 	ctx, cancel := context.WithTimeout(cmd.Context(), f.G.Timeout)
 	defer cancel()
 	c, err := f.Clients(ctx)
@@ -251,7 +256,15 @@ func (f *Factory) runRunbook(cmd *cobra.Command, ops []runbookOp, dr DryRun) err
 			continue
 		}
 		fmt.Fprintf(f.IO.ErrOut, "runbook %d/%d %s: %d step(s)\n", i+1, len(ops), op.title, len(p.Steps))
-		if err := f.execute(ctx, e, p); err != nil {
+		// Each operation is probed on its own, at the entry point the app
+		// has when it starts (a runbook may publish a name half-way).
+		pr, err := f.newProbeRun(pf, e, p)
+		if err != nil {
+			return err
+		}
+		err = f.execute(ctx, e, p, pr)
+		f.printProbeText(pr.finish(ctx, p.Operation))
+		if err != nil {
 			return fmt.Errorf("runbook step %d (%s) stopped; run the runbook again to resume: %w", i+1, op.title, err)
 		}
 		done++

@@ -16,6 +16,7 @@ func newScaleCmd(f *Factory) *cobra.Command {
 	lf := &ladderFlags{}
 	var vertical string
 	var horizontal int
+	pf := &probeFlags{}
 	cmd := &cobra.Command{
 		Use:   "scale (--vertical TYPE | --horizontal N)",
 		Short: "Change the instance type (vertical) or the number of instances (horizontal)",
@@ -72,6 +73,7 @@ Scaling to what already runs changes nothing. See docs/scaling.md.`,
 				Opts:     lf.o,
 				DryRun:   dr,
 				PreCheck: scaleCheck(hasV, vertical, horizontal),
+				Probe:    pf,
 				Build: func(s *observe.State) (*plan.Plan, error) {
 					if hasV {
 						return ladder.ScaleVertical(s, vertical, lf.o)
@@ -86,6 +88,7 @@ Scaling to what already runs changes nothing. See docs/scaling.md.`,
 	lf.addRungs(cmd)
 	cmd.Flags().StringVar(&lf.o.ServerBinary, "server-binary", "", "linux build of the time server to deliver (default: whatsthetime-linux-<arch> beside wtt)")
 	addDryRunFlag(cmd, &lf.dryRun)
+	addProbeFlags(cmd, pf)
 	return cmd
 }
 

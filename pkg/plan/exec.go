@@ -19,6 +19,10 @@ type Exec struct {
 	Refresh func(ctx context.Context) error
 	// WaitLabel shows progress during long waits.
 	StartWait func(label string) (stop func())
+	// StepStarted, when set, is told as each step begins (after the fresh
+	// observation, before the step acts): --probe uses it to charge what
+	// users saw to the step that caused it.
+	StepStarted func(i int, s *Step)
 }
 
 // Logf writes one progress line.
@@ -83,6 +87,9 @@ func Run(ctx context.Context, p *Plan, x *Exec, stepCtx func() (context.Context,
 				if err := x.Refresh(sctx); err != nil {
 					return fmt.Errorf("observing AWS: %w", err)
 				}
+			}
+			if x.StepStarted != nil {
+				x.StepStarted(i, s)
 			}
 			return s.Do(sctx, x)
 		}()

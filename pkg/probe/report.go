@@ -1,0 +1,367 @@
+package probe
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Measurement is what the probe saw, before it is judged.
+type Measurement struct {
+	cfg       Config
+	target    Target
+	resolver  string
+	started   time.Time
+	stopped   time.Time
+	results   []result
+	steps     []stepMark
+	warnings  []string
+	skipped   int
+	instances map[string]int
+	azs       map[string]int
+}
+
+func (p *Probe) measurement() *Measurement {
+	m := &Measurement{
+		cfg: p.cfg, target: p.target, started: p.started, stopped: p.stopped,
+		results: slices.Clone(p.results), steps: slices.Clone(p.steps), warnings: slices.Clone(p.warnings),
+		skipped: p.skipped, instances: maps.Clone(p.instances), azs: maps.Clone(p.azs),
+	}
+	if p.resolver != nil {
+		m.resolver = p.resolver.Server
+	}
+	sort.SliceStable(m.results, func(i, j int) bool { return m.results[i].at.Before(m.results[j].at) })
+	if p.resolver == nil {
+		markStaleAddresses(m.results, p.published)
+	}
+	return m
+}
+
+// markStaleAddresses marks the failures at an address that the observation
+// after the failure no longer shows among the app's addresses. A failure
+// after the last observation is judged by the last one; an observation with
+// no address at all (the app gone) makes nothing stale.
+func markStaleAddresses(results []result, pubs []publication) {
+	for i := range results {
+		r := &results[i]
+		if r.kind == OK || !r.addr.IsValid() || len(pubs) == 0 {
+			continue
+		}
+		next := pubs[len(pubs)-1]
+		for _, pub := range pubs {
+			if pub.at.After(r.at) {
+				next = pub
+				break
+			}
+		}
+		r.stale = len(next.addrs) > 0 && !next.addrs[r.addr]
+	}
+}
+
+// Report is the probe's account, as printed and as "probe" in -o json.
+type Report struct {
+	Target               string         `json:"target"`
+	URL                  string         `json:"url"`
+	Resolver             string         `json:"resolver,omitempty"`
+	RatePerSecond        float64        `json:"ratePerSecond"`
+	Seconds              float64        `json:"seconds"`
+	Requests             int            `json:"requests"`
+	Failed               int            `json:"failed"`
+	Failures             map[string]int `json:"failures"`
+	StaleAddress         int            `json:"staleAddressFailures"`
+	Skipped              int            `json:"skipped,omitempty"`
+	LongestOutageSeconds float64        `json:"longestOutageSeconds"`
+	// LongestOutageStep names the step the longest outage began in.
+	LongestOutageStep string `json:"longestOutageStep,omitempty"`
+	// AnsweringAtEnd says whether the last request was answered right:
+	// the app came back (or never went).
+	AnsweringAtEnd bool         `json:"answeringAtEnd"`
+	ByStep         []StepReport `json:"byStep"`
+	// Outages lists the runs of failed requests, in order (the first
+	// maxOutagesListed), with when each began after the probe started.
+	Outages  []OutageReport `json:"outages"`
+	ServedBy ServedBy       `json:"servedBy"`
+	// Claim is what the plan said users would see; ClaimHeld whether the
+	// probe agrees; Verdict says why, in one sentence.
+	Claim     string `json:"claim"`
+	ClaimHeld bool   `json:"claimHeld"`
+	Verdict   string `json:"verdict"`
+}
+
+// StepReport is one step's share of the requests.
+type StepReport struct {
+	Step                  int     `json:"step"`
+	Resource              string  `json:"resource"`
+	Requests              int     `json:"requests"`
+	Failed                int     `json:"failed"`
+	StaleAddress          int     `json:"staleAddressFailures,omitempty"`
+	LongestOutageSeconds  float64 `json:"longestOutageSeconds"`
+	StatedDowntimeSeconds float64 `json:"statedDowntimeSeconds"`
+	// Allowed is what the step's statement lets users see.
+	Allowed string `json:"allowed"`
+	Held    bool   `json:"held"`
+}
+
+// OutageReport is one run of failed requests.
+type OutageReport struct {
+	StartSeconds float64 `json:"startSeconds"`
+	Seconds      float64 `json:"seconds"`
+	Failed       int     `json:"failed"`
+	Step         string  `json:"step"`
+	StaleAddress bool    `json:"staleAddress,omitempty"`
+	Allowed      bool    `json:"allowed"`
+}
+
+// maxOutagesListed keeps a flapping app's report readable.
+const maxOutagesListed = 50
+
+// ServedBy counts right answers by the instance and AZ that sent them
+// (the time server's X-Served-By-Instance and X-Served-By-AZ headers).
+type ServedBy struct {
+	Instances map[string]int `json:"instances"`
+	AZs       map[string]int `json:"azs"`
+}
+
+// outage is a run of consecutive failed requests; it ends when a request
+// is answered right again (or the probe stops).
+type outage struct {
+	start, end time.Time
+	step       int
+	failed     int
+	allStale   bool
+}
+
+func (o outage) length() time.Duration { return o.end.Sub(o.start) }
+
+func (m *Measurement) outages() []outage {
+	var out []outage
+	var cur *outage
+	for _, r := range m.results {
+		if r.kind == OK {
+			if cur != nil {
+				cur.end = r.at
+				out = append(out, *cur)
+				cur = nil
+			}
+			continue
+		}
+		if cur == nil {
+			cur = &outage{start: r.at, step: r.step, allStale: true}
+		}
+		cur.failed++
+		cur.allStale = cur.allStale && r.stale
+	}
+	if cur != nil {
+		cur.end = m.stopped
+		out = append(out, *cur)
+	}
+	return out
+}
+
+// tolerance is the measurement's own blur: one request timeout plus two
+// probe intervals either side of a stated downtime.
+func (m *Measurement) tolerance() time.Duration {
+	return m.cfg.Timeout + 2*m.cfg.interval()
+}
+
+// Report judges the measurement against the statements of the steps that
+// ran. operation is the plan's ("down" is judged by whether the app went
+// away; "" means no plan ran and every request should be answered).
+//
+// The rule (docs/probe.md): every outage is judged by the step it began in.
+//   - A step that states a downtime (Step.Downtime > 0) may cause an outage
+//     up to that long, plus the measurement's tolerance.
+//   - A failure at an address the app no longer publishes (a cached DNS
+//     answer, an old public IP) is a client holding an old address; it is
+//     allowed when the plan warned about that (a TTL, addresses that stop
+//     answering or change, clients that lose the app).
+//   - Anything else must not fail at all: "none" means zero failed
+//     requests.
+func (m *Measurement) Report(operation string) *Report {
+	r := &Report{
+		Target: m.target.What, URL: m.target.URL.String(), Resolver: m.resolver,
+		RatePerSecond: m.cfg.Rate, Seconds: round(m.stopped.Sub(m.started)),
+		Requests: len(m.results), Failures: map[string]int{}, Skipped: m.skipped,
+		ServedBy: ServedBy{Instances: orEmpty(m.instances), AZs: orEmpty(m.azs)},
+		ByStep:   []StepReport{}, Outages: []OutageReport{},
+	}
+	planWarns := warnsOfStaleAddresses(m.warnings)
+	for i, s := range m.steps {
+		sr := StepReport{Step: i + 1, Resource: s.label, StatedDowntimeSeconds: s.downtime.Seconds(), Held: true}
+		switch {
+		case s.downtime > 0:
+			sr.Allowed = "an outage up to about " + s.downtime.Round(time.Second).String()
+		case s.warns || planWarns:
+			sr.Allowed = "failures only at addresses the app no longer publishes (as warned)"
+		default:
+			sr.Allowed = "none"
+		}
+		r.ByStep = append(r.ByStep, sr)
+	}
+	for _, res := range m.results {
+		if res.kind == OK {
+			continue
+		}
+		r.Failed++
+		r.Failures[string(res.kind)]++
+		if res.stale {
+			r.StaleAddress++
+		}
+		if sr := m.stepReport(r, res.step); sr != nil {
+			sr.Failed++
+			if res.stale {
+				sr.StaleAddress++
+			}
+		}
+	}
+	for _, res := range m.results {
+		if sr := m.stepReport(r, res.step); sr != nil {
+			sr.Requests++
+		}
+	}
+
+	var broken []string
+	var longest time.Duration
+	for _, o := range m.outages() {
+		if o.length() > longest {
+			longest = o.length()
+			r.LongestOutageStep = m.stepName(o.step)
+		}
+		if sr := m.stepReport(r, o.step); sr != nil {
+			sr.LongestOutageSeconds = max(sr.LongestOutageSeconds, round(o.length()))
+		}
+		why := m.judge(o, planWarns)
+		if len(r.Outages) < maxOutagesListed {
+			r.Outages = append(r.Outages, OutageReport{StartSeconds: round(o.start.Sub(m.started)), Seconds: round(o.length()),
+				Failed: o.failed, Step: m.stepName(o.step), StaleAddress: o.allStale, Allowed: why == ""})
+		}
+		if why != "" {
+			broken = append(broken, why)
+			if sr := m.stepReport(r, o.step); sr != nil {
+				sr.Held = false
+			}
+		}
+	}
+	r.LongestOutageSeconds = round(longest)
+	r.AnsweringAtEnd = len(m.results) > 0 && m.results[len(m.results)-1].kind == OK
+
+	switch operation {
+	case "down":
+		r.Claim = "down deletes the app: it stops answering"
+		last := len(m.results) - 1
+		r.ClaimHeld = last >= 0 && m.results[last].kind != OK
+		if r.ClaimHeld {
+			r.Verdict = "the app no longer answers"
+		} else {
+			r.Verdict = "the app still answered at the end of the run"
+		}
+		for i := range r.ByStep {
+			r.ByStep[i].Allowed, r.ByStep[i].Held = "the app may go away", true
+		}
+		return r
+	case "":
+		r.Claim = "no plan ran: every request should be answered"
+	default:
+		r.Claim = m.claim(planWarns)
+	}
+	r.ClaimHeld = len(broken) == 0
+	switch {
+	case r.Failed == 0:
+		r.Verdict = "every request was answered right"
+	case r.ClaimHeld:
+		r.Verdict = fmt.Sprintf("%d request(s) failed, all within what the plan said", r.Failed)
+	case len(broken) > 3:
+		r.Verdict = strings.Join(broken[:2], "; ") + fmt.Sprintf("; and %d more outage(s) the plan did not allow", len(broken)-2)
+	default:
+		r.Verdict = strings.Join(broken, "; ")
+	}
+	return r
+}
+
+// judge returns why an outage breaks the claim, or "" when it does not.
+func (m *Measurement) judge(o outage, planWarns bool) string {
+	where := m.stepName(o.step)
+	if o.step < 0 || o.step >= len(m.steps) {
+		return fmt.Sprintf("%d request(s) failed %s", o.failed, where)
+	}
+	s := m.steps[o.step]
+	if s.downtime > 0 {
+		if o.length() <= s.downtime+m.tolerance() {
+			return ""
+		}
+		return fmt.Sprintf("an outage of %s began in %s, which said about %s", o.length().Round(100*time.Millisecond), where, s.downtime.Round(time.Second))
+	}
+	if o.allStale && (s.warns || planWarns) {
+		return ""
+	}
+	if o.allStale {
+		return fmt.Sprintf("%d request(s) to an address the app no longer publishes failed in %s, and the plan did not warn about it", o.failed, where)
+	}
+	return fmt.Sprintf("%d request(s) failed in %s (an outage of %s), which said no downtime", o.failed, where, o.length().Round(100*time.Millisecond))
+}
+
+// claim sums up what the steps that ran said.
+func (m *Measurement) claim(planWarns bool) string {
+	var total time.Duration
+	warned := planWarns
+	for _, s := range m.steps {
+		total += s.downtime
+		warned = warned || s.warns
+	}
+	c := "no downtime"
+	if total > 0 {
+		c = "downtime of about " + total.Round(time.Second).String() + " in total"
+	}
+	if warned {
+		c += "; clients holding an old address may fail (as warned)"
+	}
+	return c
+}
+
+func (m *Measurement) stepName(i int) string {
+	switch {
+	case len(m.steps) == 0:
+		return "while probing"
+	case i < 0:
+		return "before the first step"
+	case i >= len(m.steps):
+		return "after the last step"
+	}
+	return fmt.Sprintf("step %d (%s)", i+1, m.steps[i].label)
+}
+
+func (m *Measurement) stepReport(r *Report, i int) *StepReport {
+	if i < 0 || i >= len(r.ByStep) {
+		return nil
+	}
+	return &r.ByStep[i]
+}
+
+// warnsOfStaleAddresses reports whether a plan's statements warn users that
+// clients holding an old address fail: a TTL that keeps old answers,
+// addresses that stop answering or change, clients that lose the app.
+func warnsOfStaleAddresses(statements []string) bool {
+	for _, s := range statements {
+		l := strings.ToLower(s)
+		for _, w := range []string{"ttl", "stop answering", "stops answering", "lose", "changes when"} {
+			if strings.Contains(l, w) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func round(d time.Duration) float64 {
+	return float64(d.Round(10*time.Millisecond)) / float64(time.Second)
+}
+
+func orEmpty(m map[string]int) map[string]int {
+	if m == nil {
+		return map[string]int{}
+	}
+	return m
+}
