@@ -114,7 +114,27 @@ func (n *normaliser) line(s string) string {
 	for _, r := range rules {
 		s = r.re.ReplaceAllStringFunc(s, func(m string) string { return r.placeholder(n, m) })
 	}
+	s = placeholderList.ReplaceAllStringFunc(s, sortList)
 	return strings.TrimRight(s, " \t")
+}
+
+// placeholderList matches a list of public-address or instance
+// placeholders ("203.0.113.4, 203.0.113.2"). wtt orders such lists by the
+// real values, which are random, so the placeholders are put in order.
+var placeholderList = regexp.MustCompile(`\b(?:203\.0\.113\.\d+(?:, ?203\.0\.113\.\d+)+|i-\d{17}(?:, ?i-\d{17})+)\b`)
+
+func sortList(m string) string {
+	sep := ","
+	if strings.Contains(m, ", ") {
+		sep = ", "
+	}
+	items := strings.Split(m, sep)
+	num := func(s string) int {
+		k, _ := strconv.Atoi(s[strings.LastIndexAny(s, ".-")+1:])
+		return k
+	}
+	sort.SliceStable(items, func(a, b int) bool { return num(items[a]) < num(items[b]) })
+	return strings.Join(items, sep)
 }
 
 // mask hides every changing value without giving out placeholders: two

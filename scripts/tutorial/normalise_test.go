@@ -26,7 +26,8 @@ RESERVATION                            TYPE       COUNT   STATE    SCOPE    ENDS
 6cbf1171-313c-476c-8cb1-d4493ee5d53a   m5.large   3       active   Region   2027-11-29
 created hosted zone whatisthetime.com (J483KOQCLFRQSQO5Z594ND)
 Load balancer: wtt-whatsthetime-1.us-east-1.elb.amazonaws.com
-network 10.40.0.0/16, downtime: about 2m0s`
+network 10.40.0.0/16, downtime: about 2m0s
+api.whatisthetime.com -> 127.64.130.92, 127.12.136.162`
 	const run2 = `Next:    eip needs: instance i-77aa000000000000b has no Elastic IP
 [1/1] + 1 Elastic IP(s), one for each of i-77aa000000000000b
     54.1.2.3 -> i-77aa000000000000b
@@ -45,7 +46,8 @@ RESERVATION                            TYPE       COUNT   STATE    SCOPE    ENDS
 0a0a0a0a-313c-476c-8cb1-d4493ee5d53a   m5.large   3       active   Region   2028-01-02
 created hosted zone whatisthetime.com (Z0ABCDEFGH1234567890KL)
 Load balancer: wtt-whatsthetime-734293.us-east-1.elb.amazonaws.com
-network 10.40.0.0/16, downtime: about 2m0s`
+network 10.40.0.0/16, downtime: about 2m0s
+api.whatisthetime.com -> 54.9.9.9, 54.1.2.3`
 	a, b := newNormaliser().text(run1), newNormaliser().text(run2)
 	if a != b {
 		t.Fatalf("normalised runs differ:\n%s\n\n%s\n\ndiff:\n%s", a, b, lineDiff(a, b))
@@ -59,6 +61,7 @@ network 10.40.0.0/16, downtime: about 2m0s`
 		"(Z000000000000000000001)",
 		"wtt-whatsthetime-0000000001.us-east-1.elb.amazonaws.com",
 		"10.40.0.0/16", "about 2m0s",
+		"api.whatisthetime.com -> 203.0.113.1, 203.0.113.2",
 	} {
 		if !strings.Contains(a, want) {
 			t.Errorf("normalised text lacks %q:\n%s", want, a)
