@@ -179,6 +179,13 @@ func (tb *tab) expectClean(t *testing.T, allowed func(chromedp.ConsoleMessage) b
 	for _, p := range tb.problems(t, allowed) {
 		t.Error(p)
 	}
+	if allowed != nil {
+		for _, p := range tb.problems(t, func(m chromedp.ConsoleMessage) bool { return !allowed(m) }) {
+			if strings.HasPrefix(p, "console ") {
+				t.Logf("allowed: %s", p)
+			}
+		}
+	}
 }
 
 // open navigates and returns the document's HTTP status.

@@ -7,6 +7,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/chromedp/chromedp"
 )
 
 // TestDetectorsSeeProblems is the control for TestTimePage's "no console
@@ -19,6 +21,11 @@ func TestDetectorsSeeProblems(t *testing.T) {
 	sum := sha256.Sum256([]byte(allowed))
 	csp := "default-src 'none'; script-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/wide" {
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			w.Write([]byte(widePage))
+			return
+		}
 		w.Header().Set("Content-Security-Policy", csp)
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Write([]byte(`<!doctype html><title>control</title><link rel="icon" href="data:,">` +
@@ -40,4 +47,25 @@ func TestDetectorsSeeProblems(t *testing.T) {
 	if title := eval[string](t, tb, `document.title`); title != "control" {
 		t.Errorf("the forbidden script ran (title %q): the CSP was not enforced", title)
 	}
+
+	// The phone-width check, on a page built to fail it: a fixed 600 px
+	// banner, and a zone field too small and off to the right.
+	phone := newTab(t, browser)
+	if err := chromedp.Do(phone.ctx, chromedp.EmulateViewport(375, 667, chromedp.EmulateMobile)); err != nil {
+		t.Fatal(err)
+	}
+	phone.open(t, srv.URL+"/wide")
+	fit := strings.Join(fitProblems(t, phone), "\n")
+	t.Logf("reported at 375 px:\n%s", fit)
+	for _, want := range []string{"scrolls sideways", "overflows the 375 px viewport: div#banner", "zone field is not fully on screen", "too small to tap", "font is 12 px"} {
+		if !strings.Contains(fit, want) {
+			t.Errorf("the phone-width check missed %q", want)
+		}
+	}
 }
+
+// widePage breaks every rule fitProblems checks, at 375 px.
+const widePage = `<!doctype html><meta name="viewport" content="width=device-width,initial-scale=1">
+<link rel="icon" href="data:,"><title>wide</title>
+<div id="banner" style="width:600px">a banner too wide for a phone</div>
+<form><input id="tz" style="margin-left:340px;width:30px;font-size:12px"><button type="submit" style="font-size:8px;padding:0">Go</button></form>`

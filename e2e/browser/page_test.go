@@ -184,11 +184,21 @@ func TestTimePage(t *testing.T) {
 	})
 }
 
-// checkFits fails when the page is wider than the viewport, or when the zone
-// field or its button is off screen, too small to tap, or in a font small
-// enough that a phone zooms in on focus.
+// checkFits fails the test for every layout problem fitProblems finds.
 func checkFits(t *testing.T, tb *tab) {
 	t.Helper()
+	for _, p := range fitProblems(t, tb) {
+		t.Error(p)
+	}
+}
+
+// fitProblems lists what makes the page unusable at the emulated phone
+// width: wider than the viewport, anything sticking out of it, or the zone
+// field or its button off screen, too small to tap, or in a font small
+// enough that a phone zooms in on focus.
+func fitProblems(t *testing.T, tb *tab) []string {
+	t.Helper()
+	var problems []string
 	type layout struct {
 		ViewportWidth  float64  `json:"viewportWidth"`
 		ViewportHeight float64  `json:"viewportHeight"`
@@ -218,22 +228,23 @@ func checkFits(t *testing.T, tb *tab) {
 		t.Fatalf("viewport is %v px wide, want the emulated 375", l.ViewportWidth)
 	}
 	if l.ScrollWidth > l.ViewportWidth {
-		t.Errorf("the page is %v px wide in a %v px viewport: it scrolls sideways", l.ScrollWidth, l.ViewportWidth)
+		problems = append(problems, fmt.Sprintf("the page is %v px wide in a %v px viewport: it scrolls sideways", l.ScrollWidth, l.ViewportWidth))
 	}
 	for _, o := range l.Overflowing {
-		t.Errorf("overflows the %v px viewport: %s", l.ViewportWidth, o)
+		problems = append(problems, fmt.Sprintf("overflows the %v px viewport: %s", l.ViewportWidth, o))
 	}
 	for name, b := range map[string]box{"zone field": l.Input, "Show button": l.Button} {
 		if !b.inside(l.ViewportWidth, l.ViewportHeight) {
-			t.Errorf("the %s is not fully on screen without scrolling: %+v in %vx%v", name, b, l.ViewportWidth, l.ViewportHeight)
+			problems = append(problems, fmt.Sprintf("the %s is not fully on screen without scrolling: %+v in %vx%v", name, b, l.ViewportWidth, l.ViewportHeight))
 		}
 		if b.Height < 24 || b.Width < 44 {
-			t.Errorf("the %s is %vx%v px: too small to tap", name, b.Width, b.Height)
+			problems = append(problems, fmt.Sprintf("the %s is %vx%v px: too small to tap", name, b.Width, b.Height))
 		}
 	}
 	if l.InputFontPx < 16 {
-		t.Errorf("the zone field's font is %v px; phones zoom in on focus below 16 px", l.InputFontPx)
+		problems = append(problems, fmt.Sprintf("the zone field's font is %v px; phones zoom in on focus below 16 px", l.InputFontPx))
 	}
+	return problems
 }
 
 type box struct {
