@@ -10,7 +10,7 @@ LDFLAGS       := -s -w -X github.com/whatsthetime/wtt/pkg/cli.Version=$(VERSION)
                  -X github.com/whatsthetime/wtt/pkg/cli.Commit=$(shell git rev-parse --short HEAD 2>/dev/null || echo none) \
                  -X github.com/whatsthetime/wtt/pkg/cli.Date=$(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 
-.PHONY: all build test test-go test-emulator demo emulator bench lint clean
+.PHONY: all build test test-go test-emulator demo emulator bench lint clean tutorial
 
 all: build
 
@@ -34,6 +34,10 @@ test-emulator: build
 ## demo: the whole story on the local emulator, plans and status printed, then torn down
 demo: build
 	./scripts/demo.sh
+
+## tutorial: docs/tutorial.md from a real walk up the ladder on a fresh emulator (make test checks it)
+tutorial:
+	WTT_UPDATE_TUTORIAL=1 $(GO) test -count=1 -timeout 30m -v -run '^TestTutorial$$' ./scripts/tutorial/
 
 ## emulator: the local AWS endpoint in the foreground on 127.0.0.1:$(EMULATOR_PORT), data plane on
 emulator: build
