@@ -29,6 +29,7 @@ type hit struct {
 	title    string
 	why      string
 	fix      string
+	refs     []string // replace the rule's references
 	evidence []string
 }
 
@@ -43,6 +44,9 @@ func (r Rule) finding(h *hit) Finding {
 	}
 	if h.fix != "" {
 		f.Fix = h.fix
+	}
+	if h.refs != nil {
+		f.References = slices.Clone(h.refs)
 	}
 	if f.References == nil {
 		f.References = []string{}
@@ -121,8 +125,9 @@ var Rules = []Rule{
 			ev := []string{fmt.Sprintf("instances %s all run in %s", ids(f.live), azs[0])}
 			if g := f.s.Group; g != nil {
 				ev = append(ev, fmt.Sprintf("Auto Scaling group %s launches only into %s (subnets %s)", g.Name, azs[0], strings.Join(g.Subnets, ", ")))
+				return &hit{severity: High, evidence: ev}
 			}
-			return &hit{severity: High, evidence: ev}
+			return &hit{severity: High, evidence: ev, refs: []string{"REL10-BP01"}}
 		},
 	},
 	{

@@ -146,6 +146,7 @@ func WhatIf(s *observe.State, sc Scenario) (Outcome, error) {
 			}
 			victim = live[k]
 		}
+		o.Scenario = "instance=" + victim.ID
 		loseInstances(s, &o, live, []observe.Instance{victim}, "instance "+victim.ID)
 	case "az":
 		az := sc.Target
