@@ -69,7 +69,7 @@ func TestWhatEachRungShows(t *testing.T) {
 	}
 	var m bytes.Buffer
 	_ = Mermaid(&m, Build(fx.EIP()))
-	for _, want := range []string{"n_internet --> n_eipalloc_1", `n_eipalloc_1 -->|"tcp/80 sg-web from 0.0.0.0/0"| n_i_1`, "Elastic IP 3.3.3.3"} {
+	for _, want := range []string{`n_internet -->|"tcp/80 sg-web from 0.0.0.0/0"| n_eipalloc_1`, "n_eipalloc_1 --> n_i_1", "Elastic IP 3.3.3.3"} {
 		if !strings.Contains(m.String(), want) {
 			t.Errorf("eip mermaid lacks %q:\n%s", want, m.String())
 		}

@@ -183,10 +183,13 @@ func Build(s *observe.State) Graph {
 		label := sgLabel(i, sgByID)
 		if e, ok := eipOf[i.ID]; ok {
 			add(Node{ID: e.AllocationID, Kind: KindEIP, Lines: []string{"Elastic IP " + e.PublicIP, e.AllocationID}, AZ: i.AZ, Subnet: key, Of: i.ID})
+			// The rule admits what arrives at the address: label that hop.
 			if entry == "internet" {
-				edge("internet", e.AllocationID, "")
+				edge("internet", e.AllocationID, label)
+				edge(e.AllocationID, i.ID, "")
+			} else {
+				edge(e.AllocationID, i.ID, label)
 			}
-			edge(e.AllocationID, i.ID, label)
 			continue
 		}
 		from := entry
