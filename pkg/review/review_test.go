@@ -2,6 +2,7 @@ package review
 
 import (
 	"encoding/json"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -249,6 +250,19 @@ func TestEvidenceIsBounded(t *testing.T) {
 	for _, f := range Findings(s) {
 		if len(f.Evidence) > maxEvidence+1 || len(strings.Join(f.Evidence, " ")) > 1200 {
 			t.Errorf("%s evidence too long: %d items", f.ID, len(f.Evidence))
+		}
+	}
+}
+
+// docs/review.md lists every finding; a new row without its line fails here.
+func TestDocsListEveryFinding(t *testing.T) {
+	b, err := os.ReadFile("../../docs/review.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range Rules {
+		if !strings.Contains(string(b), "`"+r.ID+"`") {
+			t.Errorf("docs/review.md does not list %s", r.ID)
 		}
 	}
 }
