@@ -172,7 +172,11 @@ func Of(s *observe.State) Bill {
 			continue
 		}
 		rate := review.EffectiveHourly(r)
-		l := Line{Item: fmt.Sprintf("Reserved Instance %s: %d × %s, %s %s", r.ID, r.Count, r.InstanceType, strings.ToLower(r.Scope), r.OfferingType),
+		scope := "regional"
+		if r.Scope == "Availability Zone" {
+			scope = "zonal (" + r.AZ + ")"
+		}
+		l := Line{Item: fmt.Sprintf("Reserved Instance %s: %d × %s, %s, %s", r.ID, r.Count, r.InstanceType, scope, r.OfferingType),
 			Resources: []string{r.ID}, Quantity: float64(int(r.Count) * pricing.HoursPerMonth), Unit: "reserved instance-hours", UnitPrice: round4(rate),
 			Monthly: float64(r.Count) * rate * pricing.HoursPerMonth}
 		covers := min(int(r.Count), len(byType[r.InstanceType]))

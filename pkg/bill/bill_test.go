@@ -59,7 +59,7 @@ func TestWhatEachRungBills(t *testing.T) {
 		t.Errorf("alb bills public addresses:\n%s", alb)
 	}
 	res := items(Of(fx.Reserved()))
-	for _, want := range []string{"t2.micro instances, reserved billed on the reservation's line", "Reserved Instance ri-1: 3 × t2.micro, region No Upfront covers 3 running t2.micro until 2027-01-01"} {
+	for _, want := range []string{"t2.micro instances, reserved billed on the reservation's line", "Reserved Instance ri-1: 3 × t2.micro, regional, No Upfront covers 3 running t2.micro until 2027-01-01"} {
 		if !strings.Contains(res, want) {
 			t.Errorf("reserved lacks %q:\n%s", want, res)
 		}
