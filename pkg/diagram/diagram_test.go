@@ -77,7 +77,7 @@ func TestWhatEachRungShows(t *testing.T) {
 	dot.Reset()
 	_ = Dot(&dot, Build(fx.Reserved()))
 	for _, want := range []string{"subgraph cluster_asg", "Auto Scaling group wtt-app-asg: t2.micro, min 3, desired 3, max 6", "n_lb -> n_tg", `n_tg -> n_i_3 [label="tcp/80 sg-priv from sg-alb"]`,
-		"ri-1: 3 × t2.micro, region, until 2027-01-01 (covers 3 running)", "cluster_n_us_east_1c", "target healthy"} {
+		"ri-1: 3 × t2.micro, regional, until 2027-01-01 (covers 3 running)", "cluster_n_us_east_1c", "target healthy"} {
 		if !strings.Contains(dot.String(), want) {
 			t.Errorf("reserved dot lacks %q:\n%s", want, dot.String())
 		}

@@ -232,7 +232,11 @@ func Build(s *observe.State) Graph {
 					running++
 				}
 			}
-			lines = append(lines, fmt.Sprintf("%s: %d × %s, %s, until %s (covers %d running)", r.ID, r.Count, r.InstanceType, strings.ToLower(r.Scope), r.End.Format("2006-01-02"), min(int(r.Count), running)))
+			scope := "regional"
+			if r.Scope == "Availability Zone" {
+				scope = "zonal (" + r.AZ + ")"
+			}
+			lines = append(lines, fmt.Sprintf("%s: %d × %s, %s, until %s (covers %d running)", r.ID, r.Count, r.InstanceType, scope, r.End.Format("2006-01-02"), min(int(r.Count), running)))
 		}
 		if len(lines) > 1 {
 			add(Node{ID: "reserved", Kind: KindNote, Lines: lines})
