@@ -54,3 +54,8 @@ lint:
 
 clean:
 	rm -rf $(BIN) dist
+
+## diagrams: docs/diagrams, one picture per rung, drawn by `wtt diagram` from the emulator
+.PHONY: diagrams
+diagrams: build
+	./scripts/diagrams.sh

@@ -286,6 +286,7 @@ func instanceFrom(in ec2types.Instance) Instance {
 		Group:      tags["aws:autoscaling:groupName"],
 		Role:       tags[names.TagRole],
 		LaunchTime: aws.ToTime(in.LaunchTime),
+		Spot:       in.InstanceLifecycle == ec2types.InstanceLifecycleTypeSpot,
 	}
 	if in.State != nil {
 		i.State = string(in.State.Name)
@@ -413,6 +414,11 @@ func discoverELB(ctx context.Context, c *awsclient.Clients, s *State, n names.Na
 			Port:       aws.ToInt32(tg.Port),
 			HealthPath: aws.ToString(tg.HealthCheckPath),
 			Targets:    []Target{},
+
+			HealthInterval:     aws.ToInt32(tg.HealthCheckIntervalSeconds),
+			HealthTimeout:      aws.ToInt32(tg.HealthCheckTimeoutSeconds),
+			HealthyThreshold:   aws.ToInt32(tg.HealthyThresholdCount),
+			UnhealthyThreshold: aws.ToInt32(tg.UnhealthyThresholdCount),
 		}
 		th, err := c.ELB.DescribeTargetHealth(ctx, &elbv2.DescribeTargetHealthInput{TargetGroupArn: tg.TargetGroupArn})
 		if err != nil {

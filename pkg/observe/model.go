@@ -100,6 +100,8 @@ type Instance struct {
 	Group          string    `json:"autoScalingGroup,omitempty"`
 	Role           string    `json:"role,omitempty"`
 	LaunchTime     time.Time `json:"launchTime,omitempty"`
+	// Spot instances can be reclaimed by AWS with two minutes' notice.
+	Spot bool `json:"spot,omitempty"`
 }
 
 // Live reports whether the instance counts toward the fleet.
@@ -147,6 +149,13 @@ type TargetGroup struct {
 	Port       int32    `json:"port"`
 	HealthPath string   `json:"healthCheckPath"`
 	Targets    []Target `json:"targets"`
+	// The health check's timing decides how long a dead target keeps
+	// receiving requests (interval x unhealthy threshold) and how long a new
+	// one waits before it gets any (interval x healthy threshold).
+	HealthInterval     int32 `json:"healthCheckIntervalSeconds,omitempty"`
+	HealthTimeout      int32 `json:"healthCheckTimeoutSeconds,omitempty"`
+	HealthyThreshold   int32 `json:"healthyThresholdCount,omitempty"`
+	UnhealthyThreshold int32 `json:"unhealthyThresholdCount,omitempty"`
 }
 
 type Target struct {
