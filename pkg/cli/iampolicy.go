@@ -18,7 +18,7 @@ func init() { extraCommands = append(extraCommands, newIAMPolicyCmd) }
 
 // policyCommands are the commands iam-policy knows, in the order help
 // lists them. Commands that call no AWS API contribute nothing.
-var policyCommands = []string{"status", "plan", "up", "migrate", "scale", "down", "run", "version", "iam-policy"}
+var policyCommands = []string{"status", "review", "what-if", "diagram", "cost", "plan", "up", "migrate", "scale", "down", "run", "version", "iam-policy"}
 
 // leasedCommands change AWS, and so take the app's operator lease (an SSM
 // parameter) around their run.

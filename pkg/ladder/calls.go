@@ -20,7 +20,8 @@ var (
 	// amiCheckCalls: CheckAMI, for an --ami given on the command line.
 	amiCheckCalls = []string{"ec2:DescribeImages"}
 	// offeringLookupCalls: LookupReservedOffering.
-	offeringLookupCalls = []string{"ec2:DescribeReservedInstancesOfferings"}
+	// The offering to buy, and a purchase intent an interrupted run left.
+	offeringLookupCalls = []string{"ec2:DescribeReservedInstancesOfferings", "ssm:GetParameter"}
 	// zonePreviewCalls: PreviewZone, before migrating to dns with a name.
 	zonePreviewCalls = []string{"route53:ListHostedZones", "route53:ListResourceRecordSets"}
 	// eipQuotaCheckCalls: CheckEIPQuota (via CheckHorizontal).
@@ -29,7 +30,7 @@ var (
 
 // Commands whose calls CallsFor knows. The lease the CLI takes around a
 // mutating command is the CLI's (lease.Calls), not listed here.
-var Commands = []string{"status", "plan", "up", "migrate", "scale", "down"}
+var Commands = []string{"status", "review", "what-if", "diagram", "cost", "plan", "up", "migrate", "scale", "down"}
 
 // CallsFor returns every AWS call (IAM action names as awsclient.Action
 // records them) that command may make: discovery, the checks before
@@ -41,7 +42,8 @@ var Commands = []string{"status", "plan", "up", "migrate", "scale", "down"}
 func CallsFor(command string) ([]string, error) {
 	var calls []string
 	switch command {
-	case "status":
+	case "status", "review", "what-if", "diagram", "cost":
+		// The read-only views observe exactly as status does.
 		calls = observe.Calls
 	case "plan":
 		calls = joinCalls(observe.Calls, migratePreChecks())
