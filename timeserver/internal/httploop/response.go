@@ -1,0 +1,163 @@
+package httploop
+
+import (
+	"net/http"
+	"slices"
+	"strconv"
+)
+
+// responseWriter buffers a whole response: the handlers this server runs
+// answer in a few hundred bytes (the zone list, the largest, in about 10 KB),
+// so nothing is streamed. One is reused for every inline request of a loop.
+type responseWriter struct {
+	header http.Header
+	code   int
+	body   []byte
+	keys   []string // scratch for sorting header names
+}
+
+func newResponseWriter() *responseWriter {
+	return &responseWriter{header: make(http.Header, 8), body: make([]byte, 0, 512)}
+}
+
+func (w *responseWriter) reset() {
+	clear(w.header)
+	w.code = 0
+	w.body = w.body[:0]
+}
+
+func (w *responseWriter) Header() http.Header { return w.header }
+
+func (w *responseWriter) WriteHeader(code int) {
+	if w.code == 0 && code >= 200 {
+		w.code = code
+	}
+}
+
+func (w *responseWriter) Write(p []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	w.body = append(w.body, p...)
+	return len(p), nil
+}
+
+// WriteString lets io.WriteString skip a conversion.
+func (w *responseWriter) WriteString(s string) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	w.body = append(w.body, s...)
+	return len(s), nil
+}
+
+// reqInfo is what framing a response needs to know about its request.
+type reqInfo struct {
+	head      bool // HEAD: headers only
+	http10    bool // answer "HTTP/1.0", and close unless asked to keep alive
+	keepAlive bool // the connection stays open after this response
+}
+
+// netHTTPChunkingSize is net/http's response buffer: a HEAD answer whose
+// handler wrote more than this and declared no length gets no
+// Content-Length from net/http, so none from here either.
+const netHTTPChunkingSize = 2048
+
+// appendResponse writes the status line, headers and body as net/http's
+// server does for the same handler output, byte for byte apart from one
+// thing: a body longer than 2 KB that the handler did not declare a length
+// for is sent with Content-Length here, where net/http would chunk it.
+//
+// Order, as net/http: the handler's headers sorted by name, then Date and
+// Content-Length unless the handler set them, then a sniffed Content-Type,
+// then Connection.
+func (w *responseWriter) appendResponse(b []byte, ri reqInfo, date []byte) []byte {
+	code := w.code
+	if code == 0 {
+		code = http.StatusOK
+	}
+	if ri.http10 {
+		b = append(b, "HTTP/1.0 "...)
+	} else {
+		b = append(b, "HTTP/1.1 "...)
+	}
+	b = strconv.AppendInt(b, int64(code), 10)
+	b = append(b, ' ')
+	if text := http.StatusText(code); text != "" {
+		b = append(b, text...)
+	} else {
+		b = append(b, "status code "...)
+		b = strconv.AppendInt(b, int64(code), 10)
+	}
+	b = append(b, '\r', '\n')
+
+	bodyAllowed := code != http.StatusNoContent && code != http.StatusNotModified
+	h := w.header
+	w.keys = w.keys[:0]
+	for k := range h {
+		if k == "Connection" || k == "Transfer-Encoding" {
+			continue // framing is this server's business
+		}
+		w.keys = append(w.keys, k)
+	}
+	slices.Sort(w.keys)
+	for _, k := range w.keys {
+		for _, v := range h[k] {
+			b = append(b, k...)
+			b = append(b, ':', ' ')
+			b = appendHeaderValue(b, v)
+			b = append(b, '\r', '\n')
+		}
+	}
+	if _, ok := h["Date"]; !ok {
+		b = append(b, "Date: "...)
+		b = append(b, date...)
+		b = append(b, '\r', '\n')
+	}
+	if _, ok := h["Content-Length"]; !ok && bodyAllowed && (!ri.head || len(w.body) <= netHTTPChunkingSize) {
+		b = append(b, "Content-Length: "...)
+		b = strconv.AppendInt(b, int64(len(w.body)), 10)
+		b = append(b, '\r', '\n')
+	}
+	if _, ok := h["Content-Type"]; !ok && bodyAllowed && len(w.body) > 0 && len(h["Content-Encoding"]) == 0 {
+		b = append(b, "Content-Type: "...)
+		b = append(b, http.DetectContentType(w.body)...)
+		b = append(b, '\r', '\n')
+	}
+	switch {
+	case !ri.keepAlive && !ri.http10:
+		b = append(b, "Connection: close\r\n"...)
+	case ri.keepAlive && ri.http10:
+		b = append(b, "Connection: keep-alive\r\n"...)
+	}
+	b = append(b, '\r', '\n')
+	if bodyAllowed && !ri.head {
+		b = append(b, w.body...)
+	}
+	return b
+}
+
+// appendHeaderValue copies v, turning CR and LF into spaces as net/http
+// does, so no handler can split a response.
+func appendHeaderValue(b []byte, v string) []byte {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c == '\r' || c == '\n' {
+			b = append(b, ' ')
+		} else {
+			b = append(b, c)
+		}
+	}
+	return b
+}
+
+// Answers sent without running a handler, spelt as net/http spells them.
+const (
+	badRequest       = "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n400 Bad Request"
+	missingHost      = "HTTP/1.1 400 Bad Request: missing required Host header\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n400 Bad Request: missing required Host header"
+	tooManyHosts     = "HTTP/1.1 400 Bad Request: too many Host headers\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n400 Bad Request: too many Host headers"
+	headersTooLarge  = "HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n431 Request Header Fields Too Large"
+	bodyTooLarge     = "HTTP/1.1 413 Request Entity Too Large\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n413 Request Entity Too Large"
+	internalError    = "HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n500 Internal Server Error"
+	unsupportedProto = "HTTP/1.1 505 HTTP Version Not Supported\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n505 HTTP Version Not Supported"
+	notImplementedTE = "HTTP/1.1 501 Not Implemented\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\nUnsupported transfer encoding"
+)
