@@ -442,11 +442,14 @@ func (l *loop) takeFinished() {
 		}
 		c.busy = false
 		c.lastActive = l.now
-		if d.close || c.eof {
+		if d.close {
+			c.ending = true
+		}
+		if c.eof && (c.ending || len(c.in) == 0) {
 			c.ending = true
 		}
 		l.write(c, d.resp)
-		if !c.closed && !c.ending && len(c.out) == 0 && len(c.in) > 0 {
+		if !c.closed && !c.ending && len(c.out) == 0 {
 			l.serve(c, c.in) // requests that came in behind it
 		}
 	}
@@ -530,7 +533,7 @@ func (l *loop) read(c *conn) {
 		// The client has closed its side: an answer still being made is
 		// sent if it can be, and then the connection closes.
 		if c.busy || len(c.out) > 0 {
-			c.eof, c.ending = true, true
+			c.eof = true
 			l.setEvents(c, 0)
 			return
 		}
@@ -601,6 +604,9 @@ func (l *loop) serve(c *conn, data []byte) {
 		c.in = c.in[:0]
 	}
 	l.out = out[:0]
+	if c.eof && !c.busy {
+		c.ending = true // nothing more will come
+	}
 	if len(out) > 0 {
 		l.write(c, out)
 	} else if c.ending && !c.busy && len(c.out) == 0 {
@@ -694,12 +700,18 @@ func (l *loop) answer(c *conn, raw []byte, r request) (resp []byte, closeAfter b
 		}
 		return []byte(badRequest), true
 	}
-	if req.ProtoMajor != 1 {
+	// "PRI * HTTP/2.0" (the HTTP/2 preface) reaches the handler, as in
+	// net/http, and then the connection closes; other versions do not.
+	h2Preface := req.ProtoMajor == 2 && req.ProtoMinor == 0 && req.Method == "PRI" && req.RequestURI == "*"
+	if req.ProtoMajor != 1 && !h2Preface {
 		return []byte(unsupportedProto), true
+	}
+	if h2Preface {
+		r.keepAlive = false
 	}
 	// http.ReadRequest moves Host out of the headers, so the count comes
 	// from the framing.
-	if req.ProtoAtLeast(1, 1) && r.hosts == 0 && req.Method != "CONNECT" {
+	if req.ProtoAtLeast(1, 1) && r.hosts == 0 && req.Method != "CONNECT" && !h2Preface {
 		return []byte(missingHost), true
 	}
 	if r.hosts > 1 {
@@ -707,6 +719,15 @@ func (l *loop) answer(c *conn, raw []byte, r request) (resp []byte, closeAfter b
 	}
 	if c.sa != nil {
 		req.RemoteAddr = sockaddrString(c.sa)
+	}
+	if req.RequestURI == "*" && req.Method == http.MethodOptions {
+		// net/http answers "OPTIONS *" itself, without the handler.
+		date := time.Now().UTC().AppendFormat(nil, http.TimeFormat)
+		w := newResponseWriter()
+		w.header["Content-Length"] = []string{"0"}
+		w.WriteHeader(http.StatusOK)
+		keepAlive := r.keepAlive && !l.s.noKeepAlive.Load()
+		return w.appendResponse(nil, reqInfo{http10: !req.ProtoAtLeast(1, 1), keepAlive: keepAlive}, date), !keepAlive
 	}
 	w := newResponseWriter()
 	defer func() {
@@ -787,7 +808,7 @@ func (l *loop) flush(c *conn) {
 		c.out = c.out[n:]
 	}
 	c.out = nil
-	if c.ending && !c.busy {
+	if (c.ending || c.eof && len(c.in) == 0) && !c.busy {
 		l.closeConn(c)
 		return
 	}
