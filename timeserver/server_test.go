@@ -1,9 +1,12 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"html"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -30,12 +33,31 @@ func get(t *testing.T, base, path string) (*http.Response, string) {
 	return resp, string(b)
 }
 
-func newTestApp(t *testing.T) (*app, *httptest.Server) {
+// testServer is where newTestApp's server listens.
+type testServer struct{ URL string }
+
+// newTestApp serves a new app on a loopback port with the HTTP server main
+// uses by default (the event loop on Linux), so these tests check what
+// clients really get.
+func newTestApp(t *testing.T) (*app, testServer) {
 	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	a := newApp("test")
-	srv := httptest.NewServer(a)
-	t.Cleanup(srv.Close)
-	return a, srv
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- serve(ctx, ln, a, a, config{shutdownTimeout: 5 * time.Second}, slog.New(slog.DiscardHandler))
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	return a, testServer{URL: "http://" + ln.Addr().String()}
 }
 
 type timeAnswer struct {
