@@ -61,6 +61,10 @@ func (s *Server) Serve(ln net.Listener) error {
 	lfd := -1
 	raw.Control(func(fd uintptr) { lfd = int(fd) })
 
+	if s.Inline == nil && len(s.InlinePaths) > 0 {
+		ln.Close()
+		return errors.New("httploop: InlinePaths without an Inline handler")
+	}
 	n := s.Loops
 	if n <= 0 {
 		n = runtime.GOMAXPROCS(0)
@@ -534,7 +538,11 @@ func (l *loop) read(c *conn) {
 		// sent if it can be, and then the connection closes.
 		if c.busy || len(c.out) > 0 {
 			c.eof = true
-			l.setEvents(c, 0)
+			if len(c.out) > 0 {
+				l.setEvents(c, syscall.EPOLLOUT)
+			} else {
+				l.setEvents(c, 0)
+			}
 			return
 		}
 		l.closeConn(c)
@@ -738,7 +746,11 @@ func (l *loop) answer(c *conn, raw []byte, r request) (resp []byte, closeAfter b
 			resp, closeAfter = []byte(internalError), true
 		}
 	}()
-	l.s.Handler.ServeHTTP(w, req)
+	h := l.s.Handler
+	if h == nil {
+		h = http.DefaultServeMux // as http.Server
+	}
+	h.ServeHTTP(w, req)
 	keepAlive := r.keepAlive && !l.s.noKeepAlive.Load() && !hasConnClose(w.header)
 	ri := reqInfo{head: req.Method == http.MethodHead, http10: !req.ProtoAtLeast(1, 1), keepAlive: keepAlive}
 	date := time.Now().UTC().AppendFormat(nil, http.TimeFormat)

@@ -86,8 +86,8 @@ func parseRequest(b []byte, maxHeader, maxBody int) (request, parseStatus) {
 		if q := bytes.IndexByte(target, '?'); q >= 0 {
 			r.path, r.query = target[:q], target[q+1:]
 		}
-		if bytes.IndexByte(r.path, '%') >= 0 {
-			simple = false // net/http would unescape it
+		if bytes.IndexByte(r.path, '%') >= 0 || hasCTL(target) {
+			simple = false // net/http would unescape it, or refuse it
 		}
 	}
 
@@ -112,6 +112,10 @@ func parseRequest(b []byte, maxHeader, maxBody int) (request, parseStatus) {
 			continue
 		}
 		name, value := line[:colon], bytes.TrimSpace(line[colon+1:])
+		if !isToken(name) || hasCTL(value) {
+			simple = false // net/http refuses these
+			continue
+		}
 		switch len(name) {
 		case 4:
 			if equalFold(name, "host") {
@@ -234,4 +238,37 @@ func allDigits(b []byte) bool {
 		}
 	}
 	return true
+}
+
+// isToken reports whether b is a header field name as RFC 9110 allows.
+func isToken(b []byte) bool {
+	for _, c := range b {
+		if c >= 0x80 || !tokenChar[c] {
+			return false
+		}
+	}
+	return len(b) > 0
+}
+
+var tokenChar = func() (t [128]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-'a'+'A'] = true, true
+	}
+	for _, c := range "!#$%&'*+-.^_`|~" {
+		t[c] = true
+	}
+	return t
+}()
+
+// hasCTL reports whether b holds a control byte other than a tab.
+func hasCTL(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 && c != '\t' || c == 0x7f {
+			return true
+		}
+	}
+	return false
 }
