@@ -2,8 +2,8 @@ package httploop
 
 import (
 	"net/http"
-	"slices"
 	"strconv"
+	"strings"
 )
 
 // responseWriter buffers a whole response: the handlers this server runs
@@ -13,7 +13,12 @@ type responseWriter struct {
 	header http.Header
 	code   int
 	body   []byte
-	keys   []string // scratch for sorting header names
+	fields []field // scratch for sorting the headers
+}
+
+type field struct {
+	name   string
+	values []string
 }
 
 func newResponseWriter() *responseWriter {
@@ -92,34 +97,51 @@ func (w *responseWriter) appendResponse(b []byte, ri reqInfo, date []byte) []byt
 	b = append(b, '\r', '\n')
 
 	bodyAllowed := code != http.StatusNoContent && code != http.StatusNotModified
-	h := w.header
-	w.keys = w.keys[:0]
-	for k := range h {
-		if k == "Connection" || k == "Transfer-Encoding" {
+	// One pass over the map, noting what net/http adds itself, then an
+	// insertion sort: a handful of headers, no map lookups.
+	var hasDate, hasLength, hasType, hasEncoding bool
+	fields := w.fields[:0]
+	for k, v := range w.header {
+		switch k {
+		case "Connection", "Transfer-Encoding":
 			continue // framing is this server's business
+		case "Date":
+			hasDate = true
+		case "Content-Length":
+			hasLength = true
+		case "Content-Type":
+			hasType = true
+		case "Content-Encoding":
+			hasEncoding = len(v) > 0
 		}
-		w.keys = append(w.keys, k)
+		fields = append(fields, field{k, v})
 	}
-	slices.Sort(w.keys)
-	for _, k := range w.keys {
-		for _, v := range h[k] {
-			b = append(b, k...)
+	for i := 1; i < len(fields); i++ {
+		for j := i; j > 0 && fields[j].name < fields[j-1].name; j-- {
+			fields[j], fields[j-1] = fields[j-1], fields[j]
+		}
+	}
+	for _, f := range fields {
+		for _, v := range f.values {
+			b = append(b, f.name...)
 			b = append(b, ':', ' ')
 			b = appendHeaderValue(b, v)
 			b = append(b, '\r', '\n')
 		}
 	}
-	if _, ok := h["Date"]; !ok {
+	clear(fields) // drop the references until the next answer
+	w.fields = fields[:0]
+	if !hasDate {
 		b = append(b, "Date: "...)
 		b = append(b, date...)
 		b = append(b, '\r', '\n')
 	}
-	if _, ok := h["Content-Length"]; !ok && bodyAllowed && (!ri.head || len(w.body) <= netHTTPChunkingSize) {
+	if !hasLength && bodyAllowed && (!ri.head || len(w.body) <= netHTTPChunkingSize) {
 		b = append(b, "Content-Length: "...)
 		b = strconv.AppendInt(b, int64(len(w.body)), 10)
 		b = append(b, '\r', '\n')
 	}
-	if _, ok := h["Content-Type"]; !ok && bodyAllowed && len(w.body) > 0 && len(h["Content-Encoding"]) == 0 {
+	if !hasType && bodyAllowed && len(w.body) > 0 && !hasEncoding {
 		b = append(b, "Content-Type: "...)
 		b = append(b, http.DetectContentType(w.body)...)
 		b = append(b, '\r', '\n')
@@ -140,6 +162,9 @@ func (w *responseWriter) appendResponse(b []byte, ri reqInfo, date []byte) []byt
 // appendHeaderValue copies v, turning CR and LF into spaces as net/http
 // does, so no handler can split a response.
 func appendHeaderValue(b []byte, v string) []byte {
+	if strings.IndexByte(v, '\r') < 0 && strings.IndexByte(v, '\n') < 0 {
+		return append(b, v...)
+	}
 	for i := 0; i < len(v); i++ {
 		if c := v[i]; c == '\r' || c == '\n' {
 			b = append(b, ' ')
