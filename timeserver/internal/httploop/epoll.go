@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 // Supported reports whether Serve works here.
@@ -364,7 +365,13 @@ func (l *loop) run() {
 	l.now = time.Now()
 	l.swept = l.now
 	for {
-		n, err := syscall.EpollWait(l.ep, l.events, 1000)
+		// Under load there are always events waiting: ask for them without
+		// telling the scheduler, and block (telling it, so the other
+		// goroutines get the thread) only when there are none.
+		n, err := rawEpollWait(l.ep, l.events)
+		if n == 0 && err == nil {
+			n, err = syscall.EpollWait(l.ep, l.events, 1000)
+		}
 		if err != nil && err != syscall.EINTR {
 			l.s.logf("httploop: epoll_wait: %v", err)
 			l.closeAll()
@@ -525,7 +532,7 @@ func (l *loop) event(c *conn, events uint32) {
 }
 
 func (l *loop) read(c *conn) {
-	n, err := syscall.Read(c.fd, l.buf)
+	n, err := rawRead(c.fd, l.buf)
 	if err == syscall.EAGAIN || err == syscall.EINTR {
 		return
 	}
@@ -787,7 +794,7 @@ func (l *loop) write(c *conn, b []byte) {
 		c.out = append(c.out, b...)
 		return
 	}
-	n, err := syscall.Write(c.fd, b)
+	n, err := rawWrite(c.fd, b)
 	if err != nil && err != syscall.EAGAIN && err != syscall.EINTR {
 		l.closeConn(c)
 		return
@@ -809,7 +816,7 @@ func (l *loop) write(c *conn, b []byte) {
 // flush writes what waits in c.out.
 func (l *loop) flush(c *conn) {
 	for len(c.out) > 0 {
-		n, err := syscall.Write(c.fd, c.out)
+		n, err := rawWrite(c.fd, c.out)
 		if err == syscall.EAGAIN {
 			return
 		}
@@ -895,4 +902,35 @@ func (l *loop) sweep() {
 			l.closeConn(c)
 		}
 	}
+}
+
+// rawRead, rawWrite and rawEpollWait are read(2), write(2) and a zero-timeout
+// epoll_wait(2), none of which can block here (the sockets are
+// non-blocking), made without the scheduler hand-off that syscall.Read and
+// its kind do around every call for calls that might.
+func rawRead(fd int, b []byte) (int, error) {
+	n, _, errno := syscall.RawSyscall(syscall.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
+	if errno != 0 {
+		return -1, errno
+	}
+	return int(n), nil
+}
+
+func rawWrite(fd int, b []byte) (int, error) {
+	n, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
+	if errno != 0 {
+		return -1, errno
+	}
+	return int(n), nil
+}
+
+func rawEpollWait(ep int, events []syscall.EpollEvent) (int, error) {
+	n, _, errno := syscall.RawSyscall6(syscall.SYS_EPOLL_PWAIT, uintptr(ep), uintptr(unsafe.Pointer(unsafe.SliceData(events))), uintptr(len(events)), 0, 0, 0)
+	if errno != 0 {
+		if errno == syscall.EINTR {
+			return 0, nil
+		}
+		return 0, errno
+	}
+	return int(n), nil
 }
