@@ -190,10 +190,14 @@ measure() {
 	out=$(taskset -c "$LOAD_CPU" wrk -t1 -c "$CONNECTIONS" -d "${DURATION}s" --timeout 5s --latency "$url")
 	t1=$(cpu_ticks "$pid")
 	rss=$(awk '/^VmHWM:/ {print $2}' "/proc/$pid/status")
-	if grep -q -e 'Non-2xx' -e 'Socket errors' <<<"$out"; then
+	# Answers that are not 2xx, or broken connections, are failures; wrk's
+	# timeouts only say the machine is busy, and are shown.
+	if grep -q 'Non-2xx' <<<"$out" ||
+		grep -Eq 'Socket errors: connect [1-9]|read [1-9]|write [1-9]' <<<"$out"; then
 		echo "$out" >&2
 		die "$name: some requests failed"
 	fi
+	grep 'Socket errors' <<<"$out" | sed "s/^ */  $name: /" || true
 	rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
 	reqs=$(awk '/ requests in / {print $1}' <<<"$out")
 	p99=$(awk '$1 == "99%" {v = $2; if (v ~ /us$/) {sub(/us$/, "", v); v /= 1000} else if (v ~ /ms$/) {sub(/ms$/, "", v)} else if (v ~ /s$/) {sub(/s$/, "", v); v *= 1000}; print v}' <<<"$out")
