@@ -119,7 +119,7 @@ func TestAPITimeSeoul(t *testing.T) {
 
 func TestAPITimeFixedClock(t *testing.T) {
 	a, srv := newTestApp(t)
-	a.now = func() time.Time { return time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC) }
+	a.setClock(func() time.Time { return time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC) })
 	for _, c := range []struct{ query, time, offset string }{
 		{"?tz=Asia/Seoul", "2026-11-25T19:00:00+09:00", "+09:00"},
 		{"", "2026-11-25T10:00:00+00:00", "+00:00"},
@@ -146,7 +146,7 @@ func TestAPITimeFixedClock(t *testing.T) {
 		t.Errorf("zone %q, want the canonical Europe/London", v.Zone)
 	}
 	// Summer in the south: Lord Howe's half-hour daylight saving time.
-	a.now = func() time.Time { return time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC) }
+	a.setClock(func() time.Time { return time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC) })
 	_, body = get(t, srv.URL, "/api/time?tz=Australia/Lord_Howe")
 	if v := decodeTime(t, body); v.Offset != "+10:30" || v.DST {
 		t.Errorf("Lord Howe in July: %+v", v)
@@ -248,7 +248,7 @@ func TestMethodsAndUnknownPaths(t *testing.T) {
 
 func TestPage(t *testing.T) {
 	a, srv := newTestApp(t)
-	a.now = func() time.Time { return time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC) }
+	a.setClock(func() time.Time { return time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC) })
 	resp, body := get(t, srv.URL, "/?tz=Asia/Seoul")
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/html; charset=utf-8" {
 		t.Fatalf("status %d, type %q", resp.StatusCode, resp.Header.Get("Content-Type"))

@@ -25,7 +25,7 @@ func startStack(t *testing.T, kind string) (*app, string) {
 		t.Fatal(err)
 	}
 	a := newApp("test")
-	a.now = func() time.Time { return time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC) }
+	a.setClock(func() time.Time { return time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC) })
 	a.setIdentity(imds.Identity{InstanceID: "i-0abc", AvailabilityZone: "ap-northeast-2a"})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
