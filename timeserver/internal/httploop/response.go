@@ -11,9 +11,29 @@ import (
 // so nothing is streamed. One is reused for every inline request of a loop.
 type responseWriter struct {
 	header http.Header
+	set    []field // headers given with SetHeader
 	code   int
 	body   []byte
 	fields []field // scratch for sorting the headers
+}
+
+// HeaderSetter is implemented by the ResponseWriter this server gives its
+// handlers. SetHeader(name, values) means w.Header()[name] = values (name
+// exactly as spelt, values not to be changed afterwards) but keeps the
+// header in a short list instead of hashing it into a map, which on the
+// hottest path costs about as much as the handler's own work.
+type HeaderSetter interface {
+	SetHeader(name string, values []string)
+}
+
+func (w *responseWriter) SetHeader(name string, values []string) {
+	for i := range w.set {
+		if w.set[i].name == name {
+			w.set[i].values = values
+			return
+		}
+	}
+	w.set = append(w.set, field{name, values})
 }
 
 type field struct {
@@ -26,7 +46,11 @@ func newResponseWriter() *responseWriter {
 }
 
 func (w *responseWriter) reset() {
-	clear(w.header)
+	if len(w.header) > 0 {
+		clear(w.header)
+	}
+	clear(w.set)
+	w.set = w.set[:0]
 	w.code = 0
 	w.body = w.body[:0]
 }
@@ -97,12 +121,26 @@ func (w *responseWriter) appendResponse(b []byte, ri reqInfo, date []byte) []byt
 	b = append(b, '\r', '\n')
 
 	bodyAllowed := code != http.StatusNoContent && code != http.StatusNotModified
-	// One pass over the map, noting what net/http adds itself, then an
-	// insertion sort: a handful of headers, no map lookups.
+	// The headers from SetHeader, then the map's (which win over a
+	// SetHeader of the same name), then an insertion sort: a handful of
+	// headers, no map lookups.
+	fields := append(w.fields[:0], w.set...)
+	if len(w.header) > 0 {
+	next:
+		for k, v := range w.header {
+			for i := range fields {
+				if fields[i].name == k {
+					fields[i].values = v
+					continue next
+				}
+			}
+			fields = append(fields, field{k, v})
+		}
+	}
 	var hasDate, hasLength, hasType, hasEncoding bool
-	fields := w.fields[:0]
-	for k, v := range w.header {
-		switch k {
+	n := 0
+	for _, f := range fields {
+		switch f.name {
 		case "Connection", "Transfer-Encoding":
 			continue // framing is this server's business
 		case "Date":
@@ -112,10 +150,12 @@ func (w *responseWriter) appendResponse(b []byte, ri reqInfo, date []byte) []byt
 		case "Content-Type":
 			hasType = true
 		case "Content-Encoding":
-			hasEncoding = len(v) > 0
+			hasEncoding = len(f.values) > 0
 		}
-		fields = append(fields, field{k, v})
+		fields[n] = f
+		n++
 	}
+	fields = fields[:n]
 	for i := 1; i < len(fields); i++ {
 		for j := i; j > 0 && fields[j].name < fields[j-1].name; j-- {
 			fields[j], fields[j-1] = fields[j-1], fields[j]
