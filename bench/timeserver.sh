@@ -197,7 +197,7 @@ measure() {
 		echo "$out" >&2
 		die "$name: some requests failed"
 	fi
-	grep 'Socket errors' <<<"$out" | sed "s/^ */  $name: /" || true
+	grep "Socket errors" <<<"$out" | sed "s|^ *|  $name: |" || true
 	rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
 	reqs=$(awk '/ requests in / {print $1}' <<<"$out")
 	p99=$(awk '$1 == "99%" {v = $2; if (v ~ /us$/) {sub(/us$/, "", v); v /= 1000} else if (v ~ /ms$/) {sub(/ms$/, "", v)} else if (v ~ /s$/) {sub(/s$/, "", v); v *= 1000}; print v}' <<<"$out")
