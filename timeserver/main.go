@@ -22,6 +22,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/whatsthetime/wtt/timeserver/internal/httploop"
 	"github.com/whatsthetime/wtt/timeserver/internal/imds"
 	"github.com/whatsthetime/wtt/timeserver/internal/tz"
 )
@@ -36,6 +37,7 @@ type config struct {
 	drainDelay      time.Duration
 	logLevel        slog.Level
 	showVersion     bool
+	httpServer      string
 }
 
 func main() {
@@ -64,6 +66,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 		"on SIGTERM/SIGINT, how long to keep serving with /readyz at 503 before closing the listener")
 	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
 	fs.BoolVar(&c.showVersion, "version", false, "print the version and exit")
+	fs.StringVar(&c.httpServer, "http-server", defaultHTTPServer,
+		`HTTP implementation: "event-loop" (epoll, Linux only: the fast one) or "net/http" (Go's own)`)
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -80,6 +84,15 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	}
 	if c.drainDelay < 0 {
 		return c, errors.New("--drain-delay must not be negative")
+	}
+	switch c.httpServer {
+	case serverNetHTTP:
+	case serverEventLoop:
+		if !httploop.Supported {
+			return c, fmt.Errorf("--http-server=%s needs Linux; use --http-server=%s", serverEventLoop, serverNetHTTP)
+		}
+	default:
+		return c, fmt.Errorf("--http-server must be %q or %q, not %q", serverEventLoop, serverNetHTTP, c.httpServer)
 	}
 	if strings.EqualFold(c.imdsEndpoint, "off") {
 		c.imdsEndpoint = ""
@@ -116,23 +129,83 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return 0
 }
 
+// The two HTTP implementations; both answer with the same handlers.
+const (
+	serverEventLoop = "event-loop"
+	serverNetHTTP   = "net/http"
+)
+
+var defaultHTTPServer = func() string {
+	if httploop.Supported {
+		return serverEventLoop
+	}
+	return serverNetHTTP
+}()
+
+// inlinePaths are the app's own endpoints that answer without blocking, so
+// the event loop runs them itself. Everything else (/metrics, whose
+// gathering may take a while, and unknown paths) runs on a goroutine.
+var inlinePaths = []string{"/api/time", "/api/zones", "/healthz", "/readyz", "/"}
+
+// httpServer is what serve needs of an HTTP server: *http.Server and
+// *httploop.Server both have it.
+type httpServer interface {
+	Serve(net.Listener) error
+	SetKeepAlivesEnabled(bool)
+	Shutdown(context.Context) error
+	Close() error
+}
+
+// Timeouts, the same for both servers.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 10 * time.Second
+	writeTimeout      = 15 * time.Second
+	// Longer than the load balancer's idle timeout (60 s on an ALB by
+	// default), so the balancer, not the target, closes idle
+	// connections and never sends on one the target just closed.
+	idleTimeout    = 120 * time.Second
+	maxHeaderBytes = 32 << 10
+)
+
+func newHTTPServer(kind string, a *app, h http.Handler, log *slog.Logger) httpServer {
+	errLog := slog.NewLogLogger(log.Handler(), slog.LevelWarn)
+	if kind == serverNetHTTP {
+		return &http.Server{
+			Handler:           h,
+			ReadHeaderTimeout: readHeaderTimeout,
+			ReadTimeout:       readTimeout,
+			WriteTimeout:      writeTimeout,
+			IdleTimeout:       idleTimeout,
+			MaxHeaderBytes:    maxHeaderBytes,
+			ErrorLog:          errLog,
+		}
+	}
+	return &httploop.Server{
+		Inline:            a,
+		InlinePaths:       inlinePaths,
+		Handler:           h,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          errLog,
+	}
+}
+
 // serve answers on ln with h until ctx ends, then drains: /readyz turns 503,
 // keep-alives stop, after cfg.drainDelay the listener closes, and in-flight
 // requests get cfg.shutdownTimeout to finish before their connections are
-// closed. It also looks up the instance identity in the background.
+// closed. It also looks up the instance identity in the background. With
+// the event loop, the app answers its own endpoints (inlinePaths) directly
+// and h gets every other request.
 func serve(ctx context.Context, ln net.Listener, a *app, h http.Handler, cfg config, log *slog.Logger) error {
-	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      15 * time.Second,
-		// Longer than the load balancer's idle timeout (60 s on an ALB by
-		// default), so the balancer, not the target, closes idle
-		// connections and never sends on one the target just closed.
-		IdleTimeout:    120 * time.Second,
-		MaxHeaderBytes: 32 << 10,
-		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	kind := cfg.httpServer
+	if kind == "" {
+		kind = defaultHTTPServer
 	}
+	srv := newHTTPServer(kind, a, h, log)
 
 	idCtx, idCancel := context.WithCancel(context.Background())
 	idDone := make(chan struct{})
@@ -146,7 +219,7 @@ func serve(ctx context.Context, ln net.Listener, a *app, h http.Handler, cfg con
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("timeserver started", "addr", ln.Addr().String(), "version", version,
 		"go", runtime.Version(), "zones", len(a.zones.Names()), "tzdata", tz.DataVersion,
-		"imds", cfg.imdsEndpoint)
+		"imds", cfg.imdsEndpoint, "http", kind)
 
 	select {
 	case err := <-errc:

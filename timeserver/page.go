@@ -161,11 +161,11 @@ func (a *app) root(w http.ResponseWriter, r *http.Request, sb *servedBy, arrival
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return http.StatusInternalServerError
 	}
-	h := w.Header()
-	h["Content-Type"] = valHTML
-	h["Cache-Control"] = valNoStore
-	h["Content-Security-Policy"] = p.csp
-	h["Referrer-Policy"] = valNoReferrer
+	h := headersOf(w)
+	h.set("Content-Type", valHTML)
+	h.set("Cache-Control", valNoStore)
+	h.set("Content-Security-Policy", p.csp)
+	h.set("Referrer-Policy", valNoReferrer)
 	w.WriteHeader(code)
 	w.Write(buf.Bytes())
 	return code

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"html"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -30,12 +33,31 @@ func get(t *testing.T, base, path string) (*http.Response, string) {
 	return resp, string(b)
 }
 
-func newTestApp(t *testing.T) (*app, *httptest.Server) {
+// testServer is where newTestApp's server listens.
+type testServer struct{ URL string }
+
+// newTestApp serves a new app on a loopback port with the HTTP server main
+// uses by default (the event loop on Linux), so these tests check what
+// clients really get.
+func newTestApp(t *testing.T) (*app, testServer) {
 	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	a := newApp("test")
-	srv := httptest.NewServer(a)
-	t.Cleanup(srv.Close)
-	return a, srv
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- serve(ctx, ln, a, a, config{shutdownTimeout: 5 * time.Second}, slog.New(slog.DiscardHandler))
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	return a, testServer{URL: "http://" + ln.Addr().String()}
 }
 
 type timeAnswer struct {
@@ -97,7 +119,7 @@ func TestAPITimeSeoul(t *testing.T) {
 
 func TestAPITimeFixedClock(t *testing.T) {
 	a, srv := newTestApp(t)
-	a.now = func() time.Time { return time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC) }
+	a.setClock(func() time.Time { return time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC) })
 	for _, c := range []struct{ query, time, offset string }{
 		{"?tz=Asia/Seoul", "2026-11-25T19:00:00+09:00", "+09:00"},
 		{"", "2026-11-25T10:00:00+00:00", "+00:00"},
@@ -124,7 +146,7 @@ func TestAPITimeFixedClock(t *testing.T) {
 		t.Errorf("zone %q, want the canonical Europe/London", v.Zone)
 	}
 	// Summer in the south: Lord Howe's half-hour daylight saving time.
-	a.now = func() time.Time { return time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC) }
+	a.setClock(func() time.Time { return time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC) })
 	_, body = get(t, srv.URL, "/api/time?tz=Australia/Lord_Howe")
 	if v := decodeTime(t, body); v.Offset != "+10:30" || v.DST {
 		t.Errorf("Lord Howe in July: %+v", v)
@@ -226,7 +248,7 @@ func TestMethodsAndUnknownPaths(t *testing.T) {
 
 func TestPage(t *testing.T) {
 	a, srv := newTestApp(t)
-	a.now = func() time.Time { return time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC) }
+	a.setClock(func() time.Time { return time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC) })
 	resp, body := get(t, srv.URL, "/?tz=Asia/Seoul")
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/html; charset=utf-8" {
 		t.Fatalf("status %d, type %q", resp.StatusCode, resp.Header.Get("Content-Type"))

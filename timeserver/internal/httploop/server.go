@@ -1,0 +1,72 @@
+// Package httploop is a small HTTP/1.1 server built the way nginx is: one
+// epoll event loop per core, each reading, answering and writing for many
+// connections without a goroutine or an allocation per request. Requests to
+// a fixed set of paths are answered on the loop itself by an http.Handler
+// that must not block; every other request is parsed by net/http's own
+// http.ReadRequest and answered on a goroutine, so it may take its time.
+//
+// It speaks HTTP/1.1 (and 1.0) only, in clear text: no TLS, no HTTP/2, no
+// protocol upgrades, no streaming (responses are buffered whole). It is
+// made for a service behind a load balancer that speaks HTTP/1.1 to its
+// targets, as an AWS Application Load Balancer does. See docs/timeserver.md.
+//
+// Its methods mirror http.Server's (Serve, SetKeepAlivesEnabled, Shutdown,
+// Close), with the same meaning, so the two can be swapped.
+package httploop
+
+import (
+	"errors"
+	"log"
+	"net/http"
+	"time"
+)
+
+// Server answers HTTP/1.1 requests. Set its fields before Serve.
+type Server struct {
+	// Inline answers requests for InlinePaths (exact paths, no escapes)
+	// that are GET or HEAD over HTTP/1.1 without a body, on the event loop
+	// itself. It must not block and must not keep the request or any string
+	// from it after returning: the request is reused, and its query string
+	// may be a view of the loop's read buffer. The request carries Method,
+	// Proto and URL.Path and URL.RawQuery only (no headers, no RemoteAddr).
+	Inline      http.Handler
+	InlinePaths []string
+
+	// Handler answers every other request, each on its own goroutine, with
+	// a request parsed by http.ReadRequest. Its response is buffered whole
+	// before it is sent.
+	Handler http.Handler
+
+	// As in http.Server; zero means no limit. IdleTimeout zero means
+	// ReadTimeout.
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
+	// MaxHeaderBytes bounds the request line and headers (default 1 MB,
+	// plus 4 KB of slack, as net/http allows).
+	MaxHeaderBytes int
+	// MaxBodyBytes bounds a request body (default 1 MB); a larger one
+	// gets 413.
+	MaxBodyBytes int
+
+	// Loops is the number of event loops (default GOMAXPROCS).
+	Loops int
+
+	// ErrorLog receives accept errors and handler panics (default: the
+	// log package's standard logger).
+	ErrorLog *log.Logger
+
+	impl
+}
+
+// ErrUnsupported is returned by Serve where there is no epoll.
+var ErrUnsupported = errors.New("httploop: needs Linux (epoll)")
+
+func (s *Server) logf(format string, args ...any) {
+	if s.ErrorLog != nil {
+		s.ErrorLog.Printf(format, args...)
+	} else {
+		log.Printf(format, args...)
+	}
+}
