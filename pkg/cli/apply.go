@@ -85,6 +85,7 @@ func (f *Factory) apply(cmd *cobra.Command, req applyRequest) error {
 		// Emulators answer at once; polling them every 5 s only slows tests.
 		e.Opts.PollInterval = 200 * time.Millisecond
 	}
+	heldBefore := req.DryRun == DryRunNone && leaseHeldBefore(ctx, e)
 	if err := e.Refresh(ctx); err != nil {
 		return err
 	}
@@ -133,6 +134,7 @@ func (f *Factory) apply(cmd *cobra.Command, req applyRequest) error {
 		return err
 	}
 
+	leaseBefore := leaseCalls(e)
 	release, err := f.acquireLease(ctx, e, p.Operation)
 	if err != nil {
 		return err
@@ -140,6 +142,7 @@ func (f *Factory) apply(cmd *cobra.Command, req applyRequest) error {
 	defer release()
 	// Another operator may have changed the app while this run waited for
 	// the lease (or since it observed): plan again from what is there now.
+	invalidateUnlessUntouched(e, heldBefore, leaseBefore)
 	if err := e.Refresh(ctx); err != nil {
 		return err
 	}
