@@ -195,7 +195,7 @@ func (e *injectedError) ErrorCode() string   { return e.code }
 func (e *injectedError) HTTPStatusCode() int { return e.status }
 
 func addMiddleware(s *middleware.Stack, o Options) error {
-	if err := errors.Join(addTagTargets(s, o)); err != nil {
+	if err := errors.Join(addTagTargets(s, o), addRateLimit(s, o)); err != nil {
 		return err
 	}
 	// Initialize runs once per operation call, before retries.
