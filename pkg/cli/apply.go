@@ -257,6 +257,8 @@ type result struct {
 	Plan  *plan.Plan  `json:"plan"`
 	Stage stage.Stage `json:"stage"`
 	OK    bool        `json:"ok"`
+	// Calls counts the AWS requests the command made, per IAM action.
+	Calls map[string]int `json:"calls"`
 }
 
 func (f *Factory) printResult(ctx context.Context, e *ladder.Env, p *plan.Plan, ok bool) error {
@@ -265,7 +267,7 @@ func (f *Factory) printResult(ctx context.Context, e *ladder.Env, p *plan.Plan, 
 	}
 	st := stage.Detect(e.State).Stage
 	if f.G.Output == "json" || f.G.Output == "yaml" {
-		_, err := printers.Structured(f.IO.Out, f.G.Output, result{Plan: p, Stage: st, OK: ok})
+		_, err := printers.Structured(f.IO.Out, f.G.Output, result{Plan: p, Stage: st, OK: ok, Calls: e.C.Recorder.Calls()})
 		return err
 	}
 	if !p.Empty() {
