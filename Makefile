@@ -47,6 +47,12 @@ emulator: build
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./timeserver/ ./pkg/...
 	./bench/timeserver.sh
+	$(MAKE) bench-ladder
+
+## bench-ladder: the ladder beside an aws-cli runbook of it, requests per command, start-up
+.PHONY: bench-ladder
+bench-ladder: build
+	./bench/ladder.sh
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)

@@ -9,7 +9,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -65,13 +67,21 @@ func build(root, out, pkg, goos, goarch string) error {
 }
 
 // TestScripts runs e2e/testdata/script/*.txtar. Each script gets its own
-// app name, so scripts share one emulator without seeing each other.
+// app name, so scripts share an emulator without seeing each other. The
+// emulator is one single-threaded Python process and the suite's
+// bottleneck: scripts run side by side (one per CPU), so they are dealt
+// round-robin to as many emulators.
 func TestScripts(t *testing.T) {
-	emu := emulatortest.Start(t)
+	emus := make([]*emulatortest.Emulator, scriptEmulators())
+	for i := range emus {
+		emus[i] = emulatortest.Start(t)
+	}
+	var dealt atomic.Int64
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testdata/script",
 		RequireExplicitExec: true,
 		Setup: func(env *testscript.Env) error {
+			emu := emus[int(dealt.Add(1)-1)%len(emus)]
 			env.Setenv("PATH", binDir+string(os.PathListSeparator)+env.Getenv("PATH"))
 			for _, kv := range emu.Env() {
 				k, v, _ := strings.Cut(kv, "=")
@@ -90,6 +100,16 @@ func TestScripts(t *testing.T) {
 		},
 		Cmds: checkCommands(),
 	})
+}
+
+// scriptEmulators is how many emulators TestScripts starts: one per CPU
+// the scripts run on (at most 4: each holds its own moto in memory), or
+// WTT_E2E_EMULATORS. With WTT_E2E_ENDPOINT set, Start starts none anyway.
+func scriptEmulators() int {
+	if n, err := strconv.Atoi(os.Getenv("WTT_E2E_EMULATORS")); err == nil && n > 0 {
+		return n
+	}
+	return min(runtime.GOMAXPROCS(0), 4)
 }
 
 // appName derives a short, valid, unique app name from the script's work

@@ -123,7 +123,12 @@ var notExercised = map[string]map[string]string{
 		"elasticloadbalancing:SetSubnets":            "alb rung repair of a load balancer in fewer than 2 AZs, and multi-az when the load balancer lacks an AZ the group spans; the alb rung already spans every AZ of wtt's network",
 		"route53:ListHostedZonesByName":              "dns rung recovery: CreateHostedZone says an interrupted earlier run already created the zone with this caller reference",
 	},
+	"down": {
+		"sts:GetCallerIdentity": discoveryAsksSTS,
+	},
 	"scale": {
+		"sts:GetCallerIdentity":         discoveryAsksSTS,
+		"iam:GetRole":                   "discovery finds the instance role in the instance profile; it asks for the role only when the profile does not hold it (removed by hand, or an interrupted up)",
 		"ec2:CreateLaunchTemplate":      "vertical scale at a group whose launch template was deleted by hand: ensureLaunchTemplate makes it again",
 		"iam:CreateRole":                "launching instances goes through ensureDelivery, which recreates the instance role only if it was deleted since up",
 		"iam:TagRole":                   "implied by iam:CreateRole (tags given at creation)",
@@ -135,6 +140,11 @@ var notExercised = map[string]map[string]string{
 		"s3:PutBucketTagging":           "as s3:CreateBucket",
 	},
 }
+
+// discoveryAsksSTS: the account names the delivery bucket. Discovery takes
+// it from the owner of the app's VPC, and asks STS only when the app has no
+// VPC (deleted by hand, or never made): once per command, never per step.
+const discoveryAsksSTS = "discovery takes the account from the app's VPC and asks STS only when there is no VPC"
 
 // walkStep is one command of the walk and the exit code it must give.
 type walkStep struct {

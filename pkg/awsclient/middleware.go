@@ -2,6 +2,7 @@ package awsclient
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -194,6 +195,9 @@ func (e *injectedError) ErrorCode() string   { return e.code }
 func (e *injectedError) HTTPStatusCode() int { return e.status }
 
 func addMiddleware(s *middleware.Stack, o Options) error {
+	if err := errors.Join(addTagTargets(s, o), addRateLimit(s, o)); err != nil {
+		return err
+	}
 	// Initialize runs once per operation call, before retries.
 	err := s.Initialize.Add(middleware.InitializeMiddlewareFunc("wttCount",
 		func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {

@@ -93,6 +93,7 @@ func (f *Factory) apply(cmd *cobra.Command, req applyRequest) error {
 		// Emulators answer at once; polling them every 5 s only slows tests.
 		e.Opts.PollInterval = 200 * time.Millisecond
 	}
+	heldBefore := req.DryRun == DryRunNone && leaseHeldBefore(ctx, e)
 	if err := e.Refresh(ctx); err != nil {
 		return err
 	}
@@ -141,6 +142,7 @@ func (f *Factory) apply(cmd *cobra.Command, req applyRequest) error {
 		return err
 	}
 
+	leaseBefore := leaseCalls(e)
 	release, err := f.acquireLease(ctx, e, p.Operation)
 	if err != nil {
 		return err
@@ -148,6 +150,7 @@ func (f *Factory) apply(cmd *cobra.Command, req applyRequest) error {
 	defer release()
 	// Another operator may have changed the app while this run waited for
 	// the lease (or since it observed): plan again from what is there now.
+	invalidateUnlessUntouched(e, heldBefore, leaseBefore)
 	if err := e.Refresh(ctx); err != nil {
 		return err
 	}
@@ -274,6 +277,8 @@ type result struct {
 	OK    bool        `json:"ok"`
 	// Probe is what --probe measured while the plan ran.
 	Probe *probe.Report `json:"probe,omitempty"`
+	// Calls counts the AWS requests the command made, per IAM action.
+	Calls map[string]int `json:"calls"`
 }
 
 func (f *Factory) printResult(ctx context.Context, e *ladder.Env, p *plan.Plan, ok bool, report ...*probe.Report) error {
@@ -282,7 +287,7 @@ func (f *Factory) printResult(ctx context.Context, e *ladder.Env, p *plan.Plan, 
 	}
 	st := stage.Detect(e.State).Stage
 	if f.G.Output == "json" || f.G.Output == "yaml" {
-		res := result{Plan: p, Stage: st, OK: ok}
+		res := result{Plan: p, Stage: st, OK: ok, Calls: e.C.Recorder.Calls()}
 		if len(report) > 0 {
 			res.Probe = report[0]
 		}

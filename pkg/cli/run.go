@@ -183,6 +183,7 @@ func (f *Factory) runRunbook(cmd *cobra.Command, ops []runbookOp, dr DryRun, pf 
 	if c.CustomEndpoint() {
 		e.Opts.PollInterval = 200 * time.Millisecond
 	}
+	heldBefore := dr == DryRunNone && leaseHeldBefore(ctx, e)
 	if err := e.Refresh(ctx); err != nil {
 		return err
 	}
@@ -228,11 +229,13 @@ func (f *Factory) runRunbook(cmd *cobra.Command, ops []runbookOp, dr DryRun, pf 
 	if err := f.confirm(whole); err != nil {
 		return err
 	}
+	leaseBefore := leaseCalls(e)
 	release, err := f.acquireLease(ctx, e, "run")
 	if err != nil {
 		return err
 	}
 	defer release()
+	invalidateUnlessUntouched(e, heldBefore, leaseBefore)
 
 	start := time.Now()
 	done := 0

@@ -68,11 +68,17 @@ type Env struct {
 	App   string
 	Opts  Options
 	State *observe.State
+	// Observer remembers what was read, so a refresh reads again only
+	// what the calls made since could have changed. Made on first use.
+	Observer *observe.Observer
 }
 
-// Refresh re-observes AWS.
+// Refresh re-observes AWS: everything the first time, then what changed.
 func (e *Env) Refresh(ctx context.Context) error {
-	s, err := observe.Discover(ctx, e.C, e.App)
+	if e.Observer == nil {
+		e.Observer = observe.NewObserver(e.C, e.App)
+	}
+	s, err := e.Observer.Refresh(ctx)
 	if err != nil {
 		return err
 	}

@@ -29,38 +29,110 @@ import (
 // fixed: every list is one filtered, paginated describe, never one call per
 // instance, so `status` costs the same for 1 instance or 500.
 func Discover(ctx context.Context, c *awsclient.Clients, app string) (*State, error) {
-	s := &State{App: app, Region: c.Config.Region, EIPs: []EIP{}, Instances: []Instance{}, Reserved: []Reserved{}}
-	n := names.For(app)
+	return NewObserver(c, app).Refresh(ctx)
+}
 
-	// Three independent groups of calls run side by side; each writes only
-	// its own fields of s.
+// read fills the fields of s that the kinds in k own. Kinds that depend on
+// others (DNS on the VPC's tags, reservations on the group's type) are read
+// after them; the rest run side by side, each writing only its own fields.
+func read(ctx context.Context, c *awsclient.Clients, s *State, k Kind, zones map[string]zone) error {
+	n := names.For(s.App)
 	var wg sync.WaitGroup
-	errs := make([]error, 4)
-	run := func(i int, f func() error) {
+	var mu sync.Mutex
+	var errs []error
+	run := func(want Kind, f func() error) {
+		if k&want == 0 {
+			return
+		}
 		wg.Add(1)
-		go func() { defer wg.Done(); errs[i] = f() }()
+		go func() {
+			defer wg.Done()
+			if err := f(); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		}()
 	}
-	run(0, func() error { return discoverEC2(ctx, c, s) })
-	run(1, func() error { return discoverELB(ctx, c, s, n) })
-	run(2, func() error { return discoverASG(ctx, c, s, n) })
-	run(3, func() error { return discoverDelivery(ctx, c, s, n) })
+	// The account names the bucket. The VPC's owner is the account, so STS
+	// is asked only when there is no VPC, and only once per command.
+	var vpcOwner string
+	ownerKnown := make(chan struct{})
+	var once sync.Once
+	owned := func(owner string) { once.Do(func() { vpcOwner = owner; close(ownerKnown) }) }
+	if k&KindNetwork == 0 || s.Account != "" {
+		owned("")
+	}
+	run(KindNetwork, func() error { defer owned(""); return discoverNetworks(ctx, c, s, owned) })
+	run(KindInstances, func() error { return discoverInstancesAndEIPs(ctx, c, s) })
+	if k&KindSecurityGroups != 0 && k&KindNetwork == 0 {
+		run(KindSecurityGroups, func() error {
+			for _, net := range append([]*Network{&s.Network}, strayPointers(s)...) {
+				if net.VPCID == "" {
+					continue
+				}
+				if err := discoverSecurityGroups(ctx, c, s.App, net); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	run(KindTemplate, func() error { s.LaunchTemplate = nil; return discoverLaunchTemplate(ctx, c, s) })
+	run(KindBalancer, func() error { s.LoadBalancer, s.TargetGroup = nil, nil; return discoverELB(ctx, c, s, n) })
+	run(KindGroup, func() error { s.Group = nil; return discoverASG(ctx, c, s, n) })
+	run(KindDelivery, func() error {
+		<-ownerKnown
+		if s.Account == "" && vpcOwner != "" {
+			s.Account = vpcOwner
+		}
+		if s.Account == "" {
+			acct, err := callerAccount(ctx, c)
+			if err != nil {
+				return err
+			}
+			s.Account = acct
+		}
+		return discoverDelivery(ctx, c, s, n)
+	})
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return nil, err
+		return err
 	}
-	// The group's type is what its launch template launches; instances may
-	// still be mid-refresh from an older type.
+	if k&KindDNS != 0 {
+		s.DNS = nil
+		if err := discoverDNS(ctx, c, s, zones); err != nil {
+			return err
+		}
+	}
+	if k&KindReserved != 0 {
+		s.Reserved = []Reserved{}
+		if err := discoverReserved(ctx, c, s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// strayPointers points into a fresh copy of the stray networks, so a
+// refresh never writes into a slice an earlier state still holds.
+func strayPointers(s *State) []*Network {
+	s.StrayNetworks = append([]Network(nil), s.StrayNetworks...)
+	var out []*Network
+	for i := range s.StrayNetworks {
+		out = append(out, &s.StrayNetworks[i])
+	}
+	return out
+}
+
+// groupType is the group's type: what its launch template launches, since
+// instances may still be mid-refresh from an older type.
+func groupType(s *State) {
 	if s.Group != nil && s.LaunchTemplate != nil && s.LaunchTemplate.InstanceType != "" {
-		s.Group.InstanceType = s.LaunchTemplate.InstanceType
+		g := *s.Group
+		g.InstanceType = s.LaunchTemplate.InstanceType
+		s.Group = &g
 	}
-	// DNS and reservations depend on what the first round found.
-	if err := discoverDNS(ctx, c, s); err != nil {
-		return nil, err
-	}
-	if err := discoverReserved(ctx, c, s); err != nil {
-		return nil, err
-	}
-	return s, nil
 }
 
 func appFilter(app string) ec2types.Filter {
@@ -75,7 +147,8 @@ func tagMap(tags []ec2types.Tag) map[string]string {
 	return m
 }
 
-func discoverEC2(ctx context.Context, c *awsclient.Clients, s *State) error {
+func discoverNetworks(ctx context.Context, c *awsclient.Clients, s *State, owner func(string)) error {
+	s.Network, s.StrayNetworks = Network{}, nil
 	vpcs, err := c.EC2.DescribeVpcs(ctx, &ec2.DescribeVpcsInput{Filters: []ec2types.Filter{appFilter(s.App)}})
 	if err != nil {
 		return fmt.Errorf("describing VPCs: %w", err)
@@ -85,6 +158,11 @@ func discoverEC2(ctx context.Context, c *awsclient.Clients, s *State) error {
 	// is the app's; the others are strays that `down` removes.
 	var networks []Network
 	for _, v := range vpcs.Vpcs {
+		if owner != nil {
+			// The app's VPC is in the caller's account: no need to ask STS.
+			owner(aws.ToString(v.OwnerId))
+			owner = nil
+		}
 		tmp := &State{App: s.App}
 		tmp.Network.VPCID = aws.ToString(v.VpcId)
 		tmp.Network.CIDR = aws.ToString(v.CidrBlock)
@@ -103,6 +181,11 @@ func discoverEC2(ctx context.Context, c *awsclient.Clients, s *State) error {
 	if len(networks) > 0 {
 		s.Network, s.StrayNetworks = networks[0], networks[1:]
 	}
+	return nil
+}
+
+func discoverInstancesAndEIPs(ctx context.Context, c *awsclient.Clients, s *State) error {
+	s.Instances, s.EIPs = []Instance{}, []EIP{}
 	if err := discoverInstances(ctx, c, s); err != nil {
 		return err
 	}
@@ -132,7 +215,7 @@ func discoverEC2(ctx context.Context, c *awsclient.Clients, s *State) error {
 			s.Instances[i].PublicIP = s.Instances[i].EIP
 		}
 	}
-	return discoverLaunchTemplate(ctx, c, s)
+	return nil
 }
 
 func discoverNetwork(ctx context.Context, c *awsclient.Clients, s *State) error {
@@ -214,11 +297,19 @@ func discoverNetwork(ctx context.Context, c *awsclient.Clients, s *State) error 
 			s.Network.S3EndpointID = aws.ToString(ep.VpcEndpointId)
 		}
 	}
+	return discoverSecurityGroups(ctx, c, s.App, &s.Network)
+}
+
+// discoverSecurityGroups reads the groups of one VPC: the web, load
+// balancer and private groups wtt made there, with their rules.
+func discoverSecurityGroups(ctx context.Context, c *awsclient.Clients, app string, net *Network) error {
+	net.WebSG, net.ALBSG, net.PrivateSG = nil, nil, nil
+	vpcFilter := []ec2types.Filter{{Name: aws.String("vpc-id"), Values: []string{net.VPCID}}}
 	sgs, err := c.EC2.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: vpcFilter})
 	if err != nil {
 		return fmt.Errorf("describing security groups: %w", err)
 	}
-	n := names.For(s.App)
+	n := names.For(app)
 	for _, g := range sgs.SecurityGroups {
 		sg := &SecurityGroup{ID: aws.ToString(g.GroupId), Name: aws.ToString(g.GroupName)}
 		for _, p := range g.IpPermissions {
@@ -236,11 +327,11 @@ func discoverNetwork(ctx context.Context, c *awsclient.Clients, s *State) error 
 		}
 		switch sg.Name {
 		case n.WebSG():
-			s.Network.WebSG = sg
+			net.WebSG = sg
 		case n.ALBSG():
-			s.Network.ALBSG = sg
+			net.ALBSG = sg
 		case n.PrivateSG():
-			s.Network.PrivateSG = sg
+			net.PrivateSG = sg
 		}
 	}
 	return nil
@@ -485,12 +576,18 @@ func discoverASG(ctx context.Context, c *awsclient.Clients, s *State, n names.Na
 	return nil
 }
 
-func discoverDelivery(ctx context.Context, c *awsclient.Clients, s *State, n names.Names) error {
+// callerAccount is the account the credentials belong to. It cannot change
+// during a command, so the observer asks once.
+func callerAccount(ctx context.Context, c *awsclient.Clients) (string, error) {
 	id, err := c.STS.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 	if err != nil {
-		return fmt.Errorf("checking AWS credentials (sts:GetCallerIdentity): %w", err)
+		return "", fmt.Errorf("checking AWS credentials (sts:GetCallerIdentity): %w", err)
 	}
-	s.Account = aws.ToString(id.Account)
+	return aws.ToString(id.Account), nil
+}
+
+func discoverDelivery(ctx context.Context, c *awsclient.Clients, s *State, n names.Names) error {
+	s.Bucket, s.Role, s.InstanceProfile = "", "", ""
 	bucket := n.Bucket(s.Account, s.Region)
 	if _, err := c.S3.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(bucket)}); err == nil {
 		s.Bucket = bucket
@@ -500,42 +597,51 @@ func discoverDelivery(ctx context.Context, c *awsclient.Clients, s *State, n nam
 			return fmt.Errorf("checking bucket %s: %w", bucket, err)
 		}
 	}
+	ip, err := c.IAM.GetInstanceProfile(ctx, &iam.GetInstanceProfileInput{InstanceProfileName: aws.String(n.InstanceProfile())})
+	if err == nil {
+		s.InstanceProfile = n.InstanceProfile()
+		// A role in the profile exists: no need to ask for it again.
+		for _, r := range ip.InstanceProfile.Roles {
+			if strings.EqualFold(aws.ToString(r.RoleName), n.Role()) {
+				s.Role = n.Role()
+				return nil
+			}
+		}
+	} else if !notFound(err, "NoSuchEntity") {
+		return fmt.Errorf("checking instance profile %s: %w", n.InstanceProfile(), err)
+	}
 	if _, err := c.IAM.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(n.Role())}); err == nil {
 		s.Role = n.Role()
 	} else if !notFound(err, "NoSuchEntity") {
 		return fmt.Errorf("checking role %s: %w", n.Role(), err)
 	}
-	if _, err := c.IAM.GetInstanceProfile(ctx, &iam.GetInstanceProfileInput{InstanceProfileName: aws.String(n.InstanceProfile())}); err == nil {
-		s.InstanceProfile = n.InstanceProfile()
-	} else if !notFound(err, "NoSuchEntity") {
-		return fmt.Errorf("checking instance profile %s: %w", n.InstanceProfile(), err)
-	}
 	return nil
 }
 
-func discoverDNS(ctx context.Context, c *awsclient.Clients, s *State) error {
-	name, zone := s.Network.Tags[TagDNSName], s.Network.Tags[TagDNSZone]
-	if name == "" || zone == "" {
+// zone is what the DNS kind reads about a hosted zone apart from the
+// record: its name and whether wtt created it. Records change within a
+// command; zones almost never do, so the observer keeps them by ID.
+type zone struct {
+	name  string
+	owned bool
+}
+
+func discoverDNS(ctx context.Context, c *awsclient.Clients, s *State, zones map[string]zone) error {
+	name, zoneID := s.Network.Tags[TagDNSName], s.Network.Tags[TagDNSZone]
+	if name == "" || zoneID == "" {
 		return nil
 	}
-	z, err := c.Route53.GetHostedZone(ctx, &route53.GetHostedZoneInput{Id: aws.String(zone)})
-	if err != nil {
-		if notFound(err, "NoSuchHostedZone") {
-			return nil
+	z, ok := zones[zoneID]
+	if !ok {
+		var found bool
+		var err error
+		if z, found, err = readZone(ctx, c, s.App, zoneID); err != nil || !found {
+			return err
 		}
-		return fmt.Errorf("reading hosted zone %s: %w", zone, err)
+		zones[zoneID] = z
 	}
-	d := &DNS{ZoneID: zone, ZoneName: strings.TrimSuffix(aws.ToString(z.HostedZone.Name), "."), Name: name}
-	tags, err := c.Route53.ListTagsForResource(ctx, &route53.ListTagsForResourceInput{
-		ResourceId: aws.String(strings.TrimPrefix(zone, "/hostedzone/")), ResourceType: r53types.TagResourceTypeHostedzone,
-	})
-	if err == nil && tags.ResourceTagSet != nil {
-		for _, t := range tags.ResourceTagSet.Tags {
-			if aws.ToString(t.Key) == names.TagApp && aws.ToString(t.Value) == s.App {
-				d.ZoneOwned = true
-			}
-		}
-	}
+	zone := zoneID
+	d := &DNS{ZoneID: zone, ZoneName: z.name, ZoneOwned: z.owned, Name: name}
 	rr, err := FindRecord(ctx, c.Route53, zone, name)
 	if err != nil {
 		return err
@@ -553,6 +659,28 @@ func discoverDNS(ctx context.Context, c *awsclient.Clients, s *State) error {
 	}
 	s.DNS = d
 	return nil
+}
+
+func readZone(ctx context.Context, c *awsclient.Clients, app, zoneID string) (zone, bool, error) {
+	out, err := c.Route53.GetHostedZone(ctx, &route53.GetHostedZoneInput{Id: aws.String(zoneID)})
+	if err != nil {
+		if notFound(err, "NoSuchHostedZone") {
+			return zone{}, false, nil
+		}
+		return zone{}, false, fmt.Errorf("reading hosted zone %s: %w", zoneID, err)
+	}
+	z := zone{name: strings.TrimSuffix(aws.ToString(out.HostedZone.Name), ".")}
+	tags, err := c.Route53.ListTagsForResource(ctx, &route53.ListTagsForResourceInput{
+		ResourceId: aws.String(strings.TrimPrefix(zoneID, "/hostedzone/")), ResourceType: r53types.TagResourceTypeHostedzone,
+	})
+	if err == nil && tags.ResourceTagSet != nil {
+		for _, t := range tags.ResourceTagSet.Tags {
+			if aws.ToString(t.Key) == names.TagApp && aws.ToString(t.Value) == app {
+				z.owned = true
+			}
+		}
+	}
+	return z, true, nil
 }
 
 // FindRecord returns the A or CNAME record set for name, or nil. The emulator

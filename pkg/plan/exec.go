@@ -14,8 +14,10 @@ import (
 type Exec struct {
 	Env any
 	Log io.Writer
-	// Refresh re-observes AWS before each step, so a step sees what earlier
-	// steps (or an earlier, interrupted run) really did.
+	// Refresh brings the observed state up to date before each step, so a
+	// step sees what earlier steps (or an earlier, interrupted run) really
+	// did. It need not read everything again: ladder.Env's reads only what
+	// the calls made since could have changed (observe.Observer).
 	Refresh func(ctx context.Context) error
 	// WaitLabel shows progress during long waits.
 	StartWait func(label string) (stop func())

@@ -1,0 +1,49 @@
+package cli
+
+import (
+	"context"
+	"errors"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"github.com/aws/smithy-go"
+
+	"github.com/whatsthetime/wtt/pkg/ladder"
+	"github.com/whatsthetime/wtt/pkg/observe"
+)
+
+// A mutating command observes AWS once, plans, and only then takes the
+// lease (planning must not need the lease: bad input and dry runs take
+// none). The observation still holds after the lease is taken if no other
+// operator could have changed the app in between: the lease was free
+// before this run observed, and it was taken at the first attempt, without
+// waiting for a holder or breaking a stale one. Otherwise everything is
+// read again and the plan made anew.
+
+// leaseHeldBefore reads the lease before the first observation. Any answer
+// but "absent" (held, unreadable, an error) counts as held.
+func leaseHeldBefore(ctx context.Context, e *ladder.Env) bool {
+	_, err := e.C.SSM.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(e.N.LeaseParameter())})
+	var ae smithy.APIError
+	return !(errors.As(err, &ae) && ae.ErrorCode() == "ParameterNotFound")
+}
+
+// leaseCalls counts the lease's calls, to tell a lease taken at the first
+// attempt (one PutParameter) from one that was waited for or broken.
+func leaseCalls(e *ladder.Env) int {
+	n := 0
+	for action, c := range e.C.Recorder.Calls() {
+		if action == "ssm:PutParameter" || action == "ssm:GetParameter" || action == "ssm:DeleteParameter" {
+			n += c
+		}
+	}
+	return n
+}
+
+// invalidateUnlessUntouched makes the next refresh read everything again
+// unless the lease proves nobody else ran in between.
+func invalidateUnlessUntouched(e *ladder.Env, heldBefore bool, callsBefore int) {
+	if heldBefore || leaseCalls(e)-callsBefore != 1 {
+		e.Observer.Invalidate(observe.KindAll)
+	}
+}

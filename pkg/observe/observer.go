@@ -1,0 +1,254 @@
+package observe
+
+import (
+	"context"
+	"strings"
+
+	"github.com/whatsthetime/wtt/pkg/awsclient"
+)
+
+// Kind is one part of the observation: a group of describe calls and the
+// fields of State they fill. An Observer reads each kind once, then again
+// only when a call made since could have changed it.
+type Kind uint16
+
+const (
+	KindNetwork        Kind = 1 << iota // VPCs, subnets, route tables, gateway, endpoint (and their security groups)
+	KindSecurityGroups                  // the security groups and their rules alone
+	KindInstances                       // instances and Elastic IPs
+	KindTemplate                        // the launch template
+	KindBalancer                        // load balancer, listener, target group and target health
+	KindGroup                           // the Auto Scaling group and its policies
+	KindDelivery                        // bucket, role and instance profile
+	KindDNS                             // the record (named by the VPC's tags)
+	KindZone                            // the hosted zone's name and owner
+	KindReserved                        // Reserved Instances of the group's type
+
+	KindAll = KindNetwork | KindSecurityGroups | KindInstances | KindTemplate | KindBalancer | KindGroup |
+		KindDelivery | KindDNS | KindZone | KindReserved
+)
+
+// Observer is one command's view of AWS. Its first Refresh reads
+// everything (the one full observation a command makes); each later
+// Refresh reads again only the kinds that the calls made since could have
+// changed, as the recorder in the middleware seam saw them: a step that
+// allocated an Elastic IP makes the next Refresh read instances and
+// addresses, not the VPC. A step that polled something that changes on
+// its own (instances, target health, the group) counts too: what it waited
+// for changed. Who the credentials belong to is read once: it cannot
+// change during a command.
+//
+// What nothing in this process touched is not read again. Another operator
+// is kept out by the lease; the caller calls Invalidate(KindAll) when the
+// lease shows someone else may have changed the app since the last read.
+type Observer struct {
+	c     *awsclient.Clients
+	state State
+	read  Kind           // kinds read at least once
+	stale Kind           // kinds to read again
+	mark  map[string]int // the recorder's counts when the last read ended
+	tags  int            // how many tag targets the recorder held then
+	zones map[string]zone
+}
+
+// NewObserver starts an observation of app; nothing is read until Refresh.
+func NewObserver(c *awsclient.Clients, app string) *Observer {
+	return &Observer{c: c, state: State{App: app, Region: c.Config.Region, EIPs: []EIP{}, Instances: []Instance{}, Reserved: []Reserved{}}}
+}
+
+// Invalidate makes the next Refresh read the kinds in k again.
+func (o *Observer) Invalidate(k Kind) { o.stale |= k }
+
+// Refresh returns the state as it is now, reading what may have changed
+// since the last Refresh (everything, the first time).
+func (o *Observer) Refresh(ctx context.Context) (*State, error) {
+	o.stale |= o.touchedSinceMark()
+	need := o.closeOver(o.stale | (KindAll &^ o.read))
+	if need != 0 {
+		if need&KindZone != 0 || o.zones == nil {
+			o.zones = map[string]zone{}
+		}
+		s := o.state
+		if err := read(ctx, o.c, &s, need, o.zones); err != nil {
+			return nil, err
+		}
+		o.state = s
+		o.read |= need
+		o.stale &^= need
+	}
+	o.mark = o.counts()
+	if o.c.Recorder != nil {
+		o.tags = len(o.c.Recorder.TagTargets())
+	}
+	out := o.state
+	groupType(&out)
+	return &out, nil
+}
+
+func (o *Observer) counts() map[string]int {
+	if o.c.Recorder == nil {
+		return nil
+	}
+	return o.c.Recorder.Calls()
+}
+
+// touchedSinceMark is the kinds that calls made since the last read (by the
+// steps, not by the observer itself) may have changed. Without a recorder
+// nothing is known, so everything is.
+func (o *Observer) touchedSinceMark() Kind {
+	if o.c.Recorder == nil {
+		return KindAll
+	}
+	var k Kind
+	for action, n := range o.c.Recorder.Calls() {
+		if n > o.mark[action] {
+			k |= o.kindsOf(action)
+		}
+	}
+	// Tag calls say by the IDs they named what they touched.
+	if targets := o.c.Recorder.TagTargets(); len(targets) > o.tags {
+		for _, id := range targets[o.tags:] {
+			k |= kindOfID(id)
+		}
+	}
+	return k
+}
+
+// kindOfID is the kind that holds the EC2 resource with this ID; an ID
+// wtt does not observe (a reservation's has no prefix) is a reservation.
+func kindOfID(id string) Kind {
+	prefix, _, _ := strings.Cut(id, "-")
+	switch prefix {
+	case "vpc":
+		// The VPC's tags name the DNS record.
+		return KindNetwork | KindDNS
+	case "subnet", "rtb", "igw", "vpce":
+		return KindNetwork
+	case "sg":
+		return KindSecurityGroups
+	case "i", "eipalloc":
+		return KindInstances
+	case "lt":
+		return KindTemplate
+	}
+	return KindReserved
+}
+
+// kindsOf is KindsOf with what the observer knows: the bucket, role and
+// profile, once all there, go away only by a delete.
+func (o *Observer) kindsOf(action string) Kind {
+	k := KindsOf(action)
+	s := &o.state
+	if k == KindDelivery && s.Bucket != "" && s.Role != "" && s.InstanceProfile != "" && !deletes(action) {
+		return 0
+	}
+	return k
+}
+
+func deletes(action string) bool {
+	_, op, _ := strings.Cut(action, ":")
+	return strings.HasPrefix(op, "Delete") || strings.HasPrefix(op, "Remove") || strings.HasPrefix(op, "Detach")
+}
+
+// closeOver adds the kinds that are read from others: the DNS record is
+// named by the VPC's tags, the reservations by the group's instance type;
+// an instance that changes changes the target health and the group's
+// members, when there are a target group and a group.
+func (o *Observer) closeOver(k Kind) Kind {
+	if k&(KindNetwork|KindZone) != 0 {
+		k |= KindDNS
+	}
+	if k&KindNetwork != 0 {
+		k |= KindSecurityGroups
+	}
+	if k&KindInstances != 0 {
+		if o.state.TargetGroup != nil || o.read&KindBalancer == 0 {
+			k |= KindBalancer
+		}
+		if o.state.Group != nil || o.read&KindGroup == 0 {
+			k |= KindGroup
+		}
+	}
+	// The reservations are read for the group's instance type: the
+	// template's, or the group's own while there is no template.
+	if k&KindTemplate != 0 || (k&KindGroup != 0 && (o.state.Group == nil || o.state.LaunchTemplate == nil)) {
+		k |= KindReserved
+	}
+	return k
+}
+
+// volatile kinds change without a call from wtt (instances boot, targets
+// turn healthy, the group launches): a step that read them was waiting for
+// a change, so they are read again after it.
+const volatile = KindInstances | KindBalancer | KindGroup
+
+// KindsOf is what a call may change or, for a read of something that
+// changes on its own, what it watched change (a waiter polls until
+// something is different). Unknown mutating calls change everything;
+// other reads change nothing.
+func KindsOf(action string) Kind {
+	service, op, _ := strings.Cut(action, ":")
+	k := KindAll
+	switch service {
+	case "sts", "ssm", "servicequotas", "pricing", "tag":
+		k = 0
+	case "s3", "iam":
+		k = KindDelivery
+	case "route53":
+		k = KindDNS
+		if strings.Contains(op, "HostedZone") || strings.Contains(op, "Tags") {
+			k |= KindZone
+		}
+	case "elasticloadbalancing":
+		k = KindBalancer
+	case "autoscaling":
+		// The group launches and terminates instances and registers
+		// them with its target groups; its scaling policies and tags
+		// are the group's alone.
+		k = KindGroup | KindInstances | KindBalancer
+		if strings.Contains(op, "Policy") || strings.Contains(op, "Policies") || strings.Contains(op, "Tags") {
+			k = KindGroup
+		}
+	case "ec2":
+		k = ec2Kinds(op)
+	}
+	if !awsclient.IsMutating(action) {
+		k &= volatile
+	}
+	return k
+}
+
+func ec2Kinds(op string) Kind {
+	has := func(words ...string) bool {
+		for _, w := range words {
+			if strings.Contains(op, w) {
+				return true
+			}
+		}
+		return false
+	}
+	switch {
+	case has("ReservedInstancesOffering") && !strings.HasPrefix(op, "Purchase"):
+		return 0
+	case has("ReservedInstances"):
+		return KindReserved
+	case has("InstanceType", "Image", "AvailabilityZone", "Region", "AccountAttribute", "KeyPair"):
+		return 0
+	case has("LaunchTemplate"):
+		return KindTemplate
+	case has("Address"):
+		// An address moves an instance's public IP.
+		return KindInstances
+	case has("Instance"):
+		return KindInstances
+	case has("Tags"):
+		// What the tag calls touched is known by the IDs they named
+		// (Recorder.TagTargets).
+		return 0
+	case has("SecurityGroup"):
+		return KindSecurityGroups
+	case has("Vpc", "Subnet", "Route", "Gateway", "Endpoint", "NetworkAcl"):
+		return KindNetwork
+	}
+	return KindAll
+}

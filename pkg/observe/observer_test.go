@@ -1,0 +1,105 @@
+package observe
+
+import "testing"
+
+func TestKindsOfCalls(t *testing.T) {
+	for _, tc := range []struct {
+		action string
+		want   Kind
+	}{
+		// Mutations: what they change.
+		{"ec2:AllocateAddress", KindInstances},
+		{"ec2:RunInstances", KindInstances},
+		{"ec2:ModifyInstanceAttribute", KindInstances},
+		{"ec2:CreateSecurityGroup", KindSecurityGroups},
+		{"ec2:AuthorizeSecurityGroupIngress", KindSecurityGroups},
+		{"ec2:CreateSubnet", KindNetwork},
+		{"ec2:AssociateRouteTable", KindNetwork},
+		{"ec2:CreateLaunchTemplate", KindTemplate},
+		{"ec2:PurchaseReservedInstancesOffering", KindReserved},
+		{"ec2:CreateTags", 0}, // known by the IDs it names
+		{"ec2:SomethingNew", KindAll},
+		{"route53:ChangeResourceRecordSets", KindDNS},
+		{"route53:CreateHostedZone", KindZone | KindDNS},
+		{"elasticloadbalancing:RegisterTargets", KindBalancer},
+		{"autoscaling:CreateAutoScalingGroup", KindGroup | KindInstances | KindBalancer},
+		{"autoscaling:PutScalingPolicy", KindGroup},
+		{"iam:PutRolePolicy", KindDelivery},
+		{"ssm:PutParameter", 0}, // the lease
+		{"newservice:DoThing", KindAll},
+		// Reads: only of what changes on its own (a waiter's polls).
+		{"ec2:DescribeInstances", KindInstances},
+		{"elasticloadbalancing:DescribeTargetHealth", KindBalancer},
+		{"autoscaling:DescribeAutoScalingGroups", KindGroup | KindInstances | KindBalancer},
+		{"ec2:DescribeSubnets", 0},
+		{"ec2:DescribeReservedInstancesOfferings", 0},
+		{"route53:GetChange", 0},
+		{"route53:ListResourceRecordSets", 0},
+		{"s3:HeadObject", 0},
+	} {
+		if got := KindsOf(tc.action); got != tc.want {
+			t.Errorf("KindsOf(%s) = %b, want %b", tc.action, got, tc.want)
+		}
+	}
+}
+
+func TestKindOfTaggedID(t *testing.T) {
+	for id, want := range map[string]Kind{
+		"vpc-0abc":       KindNetwork | KindDNS,
+		"subnet-1":       KindNetwork,
+		"sg-1":           KindSecurityGroups,
+		"i-0123":         KindInstances,
+		"eipalloc-1":     KindInstances,
+		"lt-1":           KindTemplate,
+		"4b2a3f10-aaaa":  KindReserved,
+		"rtb-1":          KindNetwork,
+		"vpce-1":         KindNetwork,
+		"igw-0123456789": KindNetwork,
+	} {
+		if got := kindOfID(id); got != want {
+			t.Errorf("kindOfID(%s) = %b, want %b", id, got, want)
+		}
+	}
+}
+
+func TestCloseOverFollowsWhatIsReadFromWhat(t *testing.T) {
+	o := &Observer{read: KindAll}
+	if got := o.closeOver(KindNetwork); got&(KindDNS|KindSecurityGroups) != KindDNS|KindSecurityGroups {
+		t.Errorf("a network change must re-read the record it names and its groups: %b", got)
+	}
+	// No target group or group yet: an instance change touches only instances.
+	if got := o.closeOver(KindInstances); got != KindInstances {
+		t.Errorf("instances without a balancer or group: %b, want instances alone", got)
+	}
+	o.state.TargetGroup, o.state.Group, o.state.LaunchTemplate = &TargetGroup{}, &Group{}, &LaunchTemplate{}
+	if got := o.closeOver(KindInstances); got != KindInstances|KindBalancer|KindGroup {
+		t.Errorf("instances behind a target group in a group: %b", got)
+	}
+	if got := o.closeOver(KindTemplate); got&KindReserved == 0 {
+		t.Errorf("a template change changes the type reservations are read for: %b", got)
+	}
+	// Policies of an existing group do not change its type.
+	if got := o.closeOver(KindGroup); got&KindReserved != 0 {
+		t.Errorf("a group change with a template re-read reservations: %b", got)
+	}
+	// Nothing read yet: everything that depends on instances is unknown.
+	o = &Observer{}
+	if got := o.closeOver(KindInstances); got&(KindBalancer|KindGroup) != KindBalancer|KindGroup {
+		t.Errorf("before the first read: %b", got)
+	}
+}
+
+func TestDeliveryIsReadAgainOnlyWhenMissingOrDeleted(t *testing.T) {
+	o := &Observer{}
+	o.state.Bucket, o.state.Role, o.state.InstanceProfile = "b", "r", "p"
+	if k := o.kindsOf("iam:PutRolePolicy"); k != 0 {
+		t.Errorf("re-putting a policy on an existing role made delivery stale")
+	}
+	if k := o.kindsOf("iam:DeleteRole"); k != KindDelivery {
+		t.Errorf("deleting the role must make delivery stale")
+	}
+	o.state.Role = ""
+	if k := o.kindsOf("iam:CreateRole"); k != KindDelivery {
+		t.Errorf("creating the missing role must make delivery stale")
+	}
+}
