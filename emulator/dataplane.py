@@ -916,7 +916,7 @@ class DataPlane:
             for tg in tgs:
                 for tid, port in tg.targets.items():
                     h = self.health.get((tg.arn, tid))
-                    if h is None or h.state in ("draining", "unused-gone"):
+                    if h is None or h.state == "draining":  # new, or registered again while draining
                         self.health[(tg.arn, tid)] = TargetHealth(port=port, next_check=now)
                     else:
                         h.port = port

@@ -93,7 +93,7 @@ class Emulator:
             if self.proc.poll() is None:
                 self.proc.send_signal(signal.SIGTERM)
                 try:
-                    self.proc.wait(timeout=10)
+                    self.proc.wait(timeout=30)  # interpreter teardown is slow on a busy machine
                 except subprocess.TimeoutExpired:
                     os.killpg(self.proc.pid, signal.SIGKILL)
                     self.proc.wait()
