@@ -69,16 +69,15 @@ type view struct {
 	ExitCodes []int
 }
 
-// before and after are shown before and after each rung's move, in order.
-// Commands still being built are added with one line each once they land:
-//
-//	before: {Heading: "What wtt review finds first", Args: []string{"review"}, ExitCodes: []int{1}},
-//	after:  {Heading: "The picture", Args: []string{"diagram"}},
-//	after:  {Heading: "What wtt review finds now", Args: []string{"review"}, ExitCodes: []int{1}},
+// before and after are shown before and after each rung's move, in order:
+// the status, the picture (Mermaid, as docs and READMEs embed it) and the
+// review's findings, so each rung shows what it fixed on the five pillars.
 var (
 	before = []view{}
 	after  = []view{
 		{Heading: "The status after it", Args: []string{"status"}},
+		{Heading: "The picture", Args: []string{"diagram", "-o", "mermaid"}},
+		{Heading: "What wtt review finds now", Args: []string{"review"}},
 	}
 )
 
