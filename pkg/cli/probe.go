@@ -68,11 +68,9 @@ func (pf *probeFlags) check() error {
 // probeRun is the probe of one plan's execution. A nil *probeRun is no
 // probe: every method does nothing.
 type probeRun struct {
-	pf      *probeFlags
 	e       *ladder.Env
 	p       *probe.Probe
 	started bool
-	f       *Factory
 }
 
 // newProbeRun prepares the probe of a plan about to run; it starts sending
@@ -102,7 +100,7 @@ func (f *Factory) newProbeRun(pf *probeFlags, e *ladder.Env, p *plan.Plan) (*pro
 	}
 	pr.PlanWarnings(p.Warnings)
 	fmt.Fprintf(f.IO.ErrOut, "Probe: %s.\n", pr.Describe())
-	return &probeRun{pf: pf, e: e, p: pr, f: f}, nil
+	return &probeRun{e: e, p: pr}, nil
 }
 
 // stepStarted is the executor's hook: it marks the step and, for a target
