@@ -728,6 +728,10 @@ class DataPlane:
         with self.lock:
             for account, regions in list(ec2_backends.items()):
                 for region, ec2 in list(regions.items()):
+                    # An associated Elastic IP is the instance's public address,
+                    # even after a stop/start gave its interface a new one.
+                    eip_of = {eip.instance.id: eip.public_ip for eip in ec2.addresses
+                              if getattr(eip, "instance", None) is not None}
                     for reservation in ec2.reservations.values():
                         for inst in reservation.instances:
                             if inst.public_ip:
@@ -743,7 +747,7 @@ class DataPlane:
                             sgs = list(sgs.values())
                             instances.append({
                                 "id": inst.id, "state": "running", "account": account, "region": region,
-                                "az": inst._placement.zone, "public_ip": inst.public_ip,
+                                "az": inst._placement.zone, "public_ip": eip_of.get(inst.id, inst.public_ip),
                                 "private_ip": inst.private_ip, "reboots": getattr(inst, "wtt_boots", 0),
                                 "ingress": _ingress_on_port(sgs, HTTP_PORT),
                             })
