@@ -67,6 +67,9 @@ func (f *Factory) Clients(ctx context.Context) (*awsclient.Clients, error) {
 	if err != nil {
 		return nil, awsConfigError(err)
 	}
+	if err := awsclient.Preflight(ctx, c, o); err != nil {
+		return nil, err
+	}
 	f.clients = c
 	return c, nil
 }

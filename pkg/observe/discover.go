@@ -480,9 +480,13 @@ func discoverASG(ctx context.Context, c *awsclient.Clients, s *State, n names.Na
 }
 
 func discoverDelivery(ctx context.Context, c *awsclient.Clients, s *State, n names.Names) error {
-	id, err := c.STS.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
-	if err != nil {
-		return fmt.Errorf("checking AWS credentials (sts:GetCallerIdentity): %w", err)
+	// Preflight has usually asked already (once per process is enough).
+	id := c.Identity
+	if id == nil {
+		var err error
+		if id, err = c.STS.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{}); err != nil {
+			return fmt.Errorf("checking AWS credentials (sts:GetCallerIdentity): %w", err)
+		}
 	}
 	s.Account = aws.ToString(id.Account)
 	bucket := n.Bucket(s.Account, s.Region)
