@@ -74,6 +74,9 @@ func (e *Env) CheckServerBinaries(ctx context.Context, p *plan.Plan) error {
 		return nil
 	}
 	types := launchTypes(p, e.State)
+	if !slices.Contains(missing, "amd64") && !slices.ContainsFunc(types, mayBeArm) {
+		return nil // the amd64 build is there, and nothing here looks like Graviton
+	}
 	need, err := e.archsOf(ctx, types)
 	if err != nil {
 		return err
@@ -157,6 +160,13 @@ func launchTypes(p *plan.Plan, s *observe.State) []string {
 	}
 	return types
 }
+
+// gravitonFamily matches the families that may run on arm64: a1, and those
+// with a "g" after the generation (t4g, m6gd, c7gn, im4gn, hpc7g). It only
+// decides whether to ask EC2; EC2's answer decides what is needed.
+var gravitonFamily = regexp.MustCompile(`^(a1|[a-z]+[0-9]+[a-z]*g[a-z]*)\.`)
+
+func mayBeArm(typ string) bool { return gravitonFamily.MatchString(typ) }
 
 // archsOf asks EC2 which architectures types run on; a type EC2 does not
 // know is left to the instance type checks, which say so properly.
