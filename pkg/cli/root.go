@@ -154,6 +154,7 @@ it finds the app's resources by their wtt:app tag and derives the stage.`,
 	for _, extra := range extraCommands {
 		root.AddCommand(extra(f))
 	}
+	registerCompletions(root, f)
 	return root
 }
 
