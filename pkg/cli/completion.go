@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -42,8 +43,15 @@ var fallbackInstanceTypes = []string{
 }
 
 // completionTimeout bounds the AWS question: a shell waiting on a Tab key
-// must not hang on a slow or absent network.
-var completionTimeout = 3 * time.Second
+// must not hang on a slow or absent network. WTT_COMPLETION_TIMEOUT (a
+// hidden knob, like WTT_MAX_BACKOFF) lets the tests wait for an emulator on
+// a loaded machine.
+func completionTimeout() time.Duration {
+	if d, err := time.ParseDuration(os.Getenv("WTT_COMPLETION_TIMEOUT")); err == nil && d > 0 {
+		return d
+	}
+	return 3 * time.Second
+}
 
 func registerCompletions(root *cobra.Command, f *Factory) {
 	fixed := func(values ...string) cobra.CompletionFunc {
@@ -107,7 +115,7 @@ func (f *Factory) offeredTypes(cmd *cobra.Command) []string {
 	if err := f.resolveGlobals(cmd); err != nil {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), completionTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), completionTimeout())
 	defer cancel()
 	c, err := awsclient.Load(ctx, awsclient.Options{Region: f.G.Region, Profile: f.G.Profile, EndpointURL: f.G.EndpointURL, MaxAttempts: 1})
 	if err != nil {
