@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"github.com/whatsthetime/wtt/pkg/observe"
-	"github.com/whatsthetime/wtt/pkg/printers"
 	"github.com/whatsthetime/wtt/pkg/pricing"
+	"github.com/whatsthetime/wtt/pkg/printers"
 	"github.com/whatsthetime/wtt/pkg/stage"
 )
 
