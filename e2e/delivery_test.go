@@ -54,10 +54,19 @@ func upAndDown(t *testing.T, emu *emulatortest.Emulator, bin, app string) {
 	}
 }
 
-// TestDeliveryGoInstall is the newcomer's `go install`: a wtt with no time
+// TestDelivery gets wtt the documented ways and runs `up` and `down` with
+// each against one emulator (the release archive has its own test,
+// TestReleaseArchive, as it needs goreleaser).
+func TestDelivery(t *testing.T) {
+	emu := emulatortest.Start(t)
+	t.Run("go-install", func(t *testing.T) { deliveryGoInstall(t, emu) })
+	t.Run("make-build", func(t *testing.T) { deliveryMakeBuild(t, emu) })
+}
+
+// deliveryGoInstall is the newcomer's `go install`: a wtt with no time
 // server beside it. `up` must refuse before any mutating call, with exit 2
 // and a command that, run as printed, makes the next `up` work.
-func TestDeliveryGoInstall(t *testing.T) {
+func deliveryGoInstall(t *testing.T, emu *emulatortest.Emulator) {
 	root, err := emulatortest.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
@@ -70,7 +79,6 @@ func TestDeliveryGoInstall(t *testing.T) {
 		t.Fatalf("go install ./cmd/wtt: %v\n%s", err, out)
 	}
 	bin := filepath.Join(gobin, "wtt")
-	emu := emulatortest.Start(t)
 	app := "e2e-delivery-goinstall"
 
 	log := filepath.Join(t.TempDir(), "calls.log")
@@ -100,9 +108,9 @@ func TestDeliveryGoInstall(t *testing.T) {
 	upAndDown(t, emu, bin, app)
 }
 
-// TestDeliveryMakeBuild is `make build`: bin/wtt with both linux builds
-// beside it, so up works at once.
-func TestDeliveryMakeBuild(t *testing.T) {
+// deliveryMakeBuild is `make build`: bin/wtt with both linux builds beside
+// it, so up works at once.
+func deliveryMakeBuild(t *testing.T, emu *emulatortest.Emulator) {
 	if _, err := exec.LookPath("make"); err != nil {
 		t.Skip("no make on this machine: apt-get install make")
 	}
@@ -121,5 +129,5 @@ func TestDeliveryMakeBuild(t *testing.T) {
 			t.Fatalf("make build did not write %s: %v", f, err)
 		}
 	}
-	upAndDown(t, emulatortest.Start(t), filepath.Join(out, "wtt"), "e2e-delivery-make")
+	upAndDown(t, emu, filepath.Join(out, "wtt"), "e2e-delivery-make")
 }
