@@ -34,9 +34,13 @@ func TestReleaseArchive(t *testing.T) {
 		t.Fatal(err)
 	}
 	work := t.TempDir()
-	dist := filepath.Join(work, "dist")
+	// goreleaser reads archive files relative to the repository, so its
+	// dist is a folder of its own inside the (git-ignored) dist/.
+	rel := filepath.Join("dist", "e2e-"+filepath.Base(work))
+	dist := filepath.Join(root, rel)
+	t.Cleanup(func() { os.RemoveAll(dist) })
 	cfg := filepath.Join(work, "goreleaser.yaml")
-	if err := os.WriteFile(cfg, singleTargetConfig(t, filepath.Join(root, ".goreleaser.yaml"), dist), 0o644); err != nil {
+	if err := os.WriteFile(cfg, singleTargetConfig(t, filepath.Join(root, ".goreleaser.yaml"), rel), 0o644); err != nil {
 		t.Fatal(err)
 	}
 
@@ -85,8 +89,9 @@ func goreleaserPath() string {
 }
 
 // singleTargetConfig is the project's goreleaser config with wtt built for
-// linux/amd64 only and everything written under dist. The archive section
-// is untouched, so the archive is the one users download.
+// linux/amd64 only and everything written under dist (relative to the
+// repository). The archive section is untouched but for that folder, so the
+// archive is the one users download.
 func singleTargetConfig(t *testing.T, path, dist string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(path)
