@@ -10,7 +10,7 @@ LDFLAGS       := -s -w -X github.com/whatsthetime/wtt/pkg/cli.Version=$(VERSION)
                  -X github.com/whatsthetime/wtt/pkg/cli.Commit=$(shell git rev-parse --short HEAD 2>/dev/null || echo none) \
                  -X github.com/whatsthetime/wtt/pkg/cli.Date=$(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 
-.PHONY: all build test test-go test-emulator demo emulator bench lint clean tutorial
+.PHONY: all build test test-go test-emulator demo emulator bench lint clean tutorial release-snapshot test-release goreleaser
 
 all: build
 
@@ -53,6 +53,19 @@ bench:
 .PHONY: bench-ladder
 bench-ladder: build
 	./bench/ladder.sh
+
+## release-snapshot: every release archive in dist/, as a tagged release would make them (nothing published)
+GORELEASER_VERSION ?= v2.15.1
+GORELEASER         ?= $(shell command -v goreleaser 2>/dev/null || echo $$($(GO) env GOPATH)/bin/goreleaser)
+release-snapshot: goreleaser
+	$(GORELEASER) release --snapshot --clean --skip=publish
+
+## test-release: unpack the linux/amd64 release archive into an empty folder and run up and down from it
+test-release: goreleaser
+	$(GO) test -count=1 -run 'TestReleaseArchive' -v ./e2e/
+
+goreleaser:
+	@test -x "$(GORELEASER)" || $(GO) install github.com/goreleaser/goreleaser/v2@$(GORELEASER_VERSION)
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)

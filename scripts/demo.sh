@@ -18,7 +18,7 @@ done
 
 export AWS_ENDPOINT_URL="http://127.0.0.1:$port" AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
 export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
-export WTT_APP=whatsthetime NO_COLOR=1
+export WTT_APP=whatsthetime
 wtt=./bin/wtt
 
 # Every move is probed (docs/probe.md): steady requests to the app through
@@ -26,7 +26,16 @@ wtt=./bin/wtt
 # the plan a line of what users saw and whether the plan's claim held.
 probe=(--probe --probe-resolver "127.0.0.1:$port")
 
-say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+# Colour only for a person at a terminal: piped into a file or a CI log the
+# story is plain text (NO_COLOR, https://no-color.org, wins everywhere).
+if [[ -t 1 && -z "${NO_COLOR:-}" ]]; then
+  bold=$'\033[1m' plain=$'\033[0m'
+else
+  bold='' plain=''
+  export NO_COLOR=1
+fi
+
+say() { printf '\n%s==> %s%s\n' "$bold" "$*" "$plain"; }
 run() { printf '$ wtt %s\n' "$*"; "$wtt" "$@"; }
 
 say "1. One t2.micro answers \"what time is it?\""

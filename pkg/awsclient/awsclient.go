@@ -25,6 +25,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/servicequotas"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go/logging"
 	"github.com/aws/smithy-go/middleware"
 )
 
@@ -61,6 +62,10 @@ type Clients struct {
 	S3          *s3.Client
 	STS         *sts.Client
 	Quotas      *servicequotas.Client
+
+	// Identity is who the credentials belong to, as Preflight found; nil
+	// until it has run.
+	Identity *sts.GetCallerIdentityOutput
 }
 
 // Load resolves credentials, region and endpoint the way the AWS CLI does
@@ -97,6 +102,9 @@ func Load(ctx context.Context, o Options) (*Clients, error) {
 				so.RateLimiter = ratelimit.None
 			})
 		}),
+		// The SDK's own log lines (such as IMDS's "falling back to IMDSv1")
+		// would reach the user's stderr; Preflight says what matters.
+		config.WithLogger(logging.Nop{}),
 		config.WithAPIOptions([]func(*middleware.Stack) error{
 			func(s *middleware.Stack) error { return addMiddleware(s, o) },
 		}),

@@ -106,6 +106,13 @@ func (f *Factory) apply(cmd *cobra.Command, req applyRequest) error {
 	if err != nil {
 		return err
 	}
+	if req.DryRun == DryRunNone {
+		// A missing time server build is bad input: found here, before
+		// the plan is confirmed and anything changes.
+		if err := e.CheckServerBinaries(ctx, p); err != nil {
+			return err
+		}
+	}
 
 	out := f.IO.Out
 	structured := f.G.Output == "json" || f.G.Output == "yaml"

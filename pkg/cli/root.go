@@ -67,6 +67,9 @@ func (f *Factory) Clients(ctx context.Context) (*awsclient.Clients, error) {
 	if err != nil {
 		return nil, awsConfigError(err)
 	}
+	if err := awsclient.Preflight(ctx, c, o); err != nil {
+		return nil, err
+	}
 	f.clients = c
 	return c, nil
 }
@@ -151,6 +154,7 @@ it finds the app's resources by their wtt:app tag and derives the stage.`,
 	for _, extra := range extraCommands {
 		root.AddCommand(extra(f))
 	}
+	registerCompletions(root, f)
 	return root
 }
 

@@ -226,6 +226,9 @@ func (f *Factory) runRunbook(cmd *cobra.Command, ops []runbookOp, dr DryRun, pf 
 	if dr != DryRunNone || whole.Empty() {
 		return nil
 	}
+	if err := e.CheckServerBinaries(ctx, whole); err != nil {
+		return err
+	}
 	if err := f.confirm(whole); err != nil {
 		return err
 	}

@@ -9,9 +9,14 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
+	"runtime/debug"
+	"slices"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -19,6 +24,8 @@ import (
 
 	"github.com/whatsthetime/wtt/pkg/cmdutil"
 	"github.com/whatsthetime/wtt/pkg/names"
+	"github.com/whatsthetime/wtt/pkg/observe"
+	"github.com/whatsthetime/wtt/pkg/plan"
 	"github.com/whatsthetime/wtt/pkg/userdata"
 )
 
@@ -37,15 +44,158 @@ func ResolveServerBinary(given, arch string) (string, error) {
 		}
 		return given, nil
 	}
-	exe, err := os.Executable()
-	if err == nil {
-		p := filepath.Join(filepath.Dir(exe), ServerBinaryName(arch))
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
+	dir := exeDir()
+	p := filepath.Join(dir, ServerBinaryName(arch))
+	if _, err := os.Stat(p); err == nil {
+		return p, nil
+	}
+	return "", cmdutil.Usagef(BuildServerHint(dir, arch), "the time server binary for linux/%s was not found next to wtt", arch)
+}
+
+// CheckServerBinaries finds, before anything changes, the time server
+// builds a plan will deliver: a wtt made by `go build` or `go install` has
+// none beside it, and without this check `up` would create the network and
+// the security group before failing at the instance. It costs no AWS call
+// when both builds are there (make build, the release archives) or the plan
+// launches nothing; otherwise one DescribeInstanceTypes tells which
+// architectures the plan's instance types need.
+func (e *Env) CheckServerBinaries(ctx context.Context, p *plan.Plan) error {
+	if e.Opts.ServerBinary != "" || !delivers(p) {
+		return nil // --server-binary is checked with the other flags
+	}
+	dir := exeDir()
+	var missing []string
+	for _, arch := range []string{"amd64", "arm64"} {
+		if _, err := os.Stat(filepath.Join(dir, ServerBinaryName(arch))); err != nil {
+			missing = append(missing, arch)
 		}
 	}
-	return "", cmdutil.Usagef("run `make build` (it writes bin/"+ServerBinaryName(arch)+" beside bin/wtt) or pass --server-binary PATH",
-		"the time server binary for linux/%s was not found next to wtt", arch)
+	if len(missing) == 0 {
+		return nil
+	}
+	types := launchTypes(p, e.State)
+	if !slices.Contains(missing, "amd64") && !slices.ContainsFunc(types, mayBeArm) {
+		return nil // the amd64 build is there, and nothing here looks like Graviton
+	}
+	need, err := e.archsOf(ctx, types)
+	if err != nil {
+		return err
+	}
+	for _, arch := range need {
+		if slices.Contains(missing, arch) {
+			return cmdutil.Usagef(BuildServerHint(dir, arch),
+				"the time server for linux/%s is not beside wtt (no %s), and this plan launches %s instances that run it",
+				arch, filepath.Join(dir, ServerBinaryName(arch)), strings.Join(types, ", "))
+		}
+	}
+	return nil
+}
+
+// BuildServerHint is the command that puts the missing build where wtt
+// looks, for the way this wtt was built.
+func BuildServerHint(dir, arch string) string {
+	out := filepath.Join(dir, ServerBinaryName(arch))
+	build := fmt.Sprintf("CGO_ENABLED=0 GOOS=linux GOARCH=%s go build -o %s ./timeserver", arch, out)
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		// go install github.com/whatsthetime/wtt/cmd/wtt@VERSION: the source
+		// of that version is in the module cache.
+		return fmt.Sprintf("run `cd \"$(go env GOMODCACHE)/%s@%s\" && %s`, or use the release archive (it carries both linux builds), or pass --server-binary PATH",
+			bi.Main.Path, bi.Main.Version, build)
+	}
+	return fmt.Sprintf("in the wtt source folder run `%s` (or `make build` and use bin/wtt), or pass --server-binary PATH", build)
+}
+
+func exeDir() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return "."
+	}
+	if real, err := filepath.EvalSymlinks(exe); err == nil {
+		exe = real
+	}
+	return filepath.Dir(exe)
+}
+
+// delivers reports whether running p uploads the time server (every step
+// that launches instances or writes a launch template does).
+func delivers(p *plan.Plan) bool {
+	for _, s := range p.Steps {
+		if slices.Contains(s.Calls, "s3:PutObject") {
+			return true
+		}
+	}
+	return false
+}
+
+// typeInText finds instance types in a step's description ("instance
+// t2.micro (public, ...)", "2 private instance(s) m5.large ...").
+var typeInText = regexp.MustCompile(`\b[a-z][a-z0-9-]*\.(nano|micro|small|medium|large|[0-9]*xlarge|metal[a-z0-9-]*)\b`)
+
+// launchTypes are the instance types the delivering steps launch, as their
+// descriptions name them; failing that, the fleet's, else the default.
+func launchTypes(p *plan.Plan, s *observe.State) []string {
+	var types []string
+	add := func(t string) {
+		if t != "" && t != unknown && !slices.Contains(types, t) {
+			types = append(types, t)
+		}
+	}
+	for _, st := range p.Steps {
+		if slices.Contains(st.Calls, "s3:PutObject") {
+			for _, t := range typeInText.FindAllString(st.Resource, -1) {
+				add(t)
+			}
+		}
+	}
+	if len(types) == 0 && s != nil {
+		for _, i := range s.LiveInstances() {
+			add(i.Type)
+		}
+		if s.LaunchTemplate != nil {
+			add(s.LaunchTemplate.InstanceType)
+		}
+	}
+	if len(types) == 0 {
+		add(DefaultInstanceType)
+	}
+	return types
+}
+
+// gravitonFamily matches the families that may run on arm64: a1, and those
+// with a "g" after the generation (t4g, m6gd, c7gn, im4gn, hpc7g). It only
+// decides whether to ask EC2; EC2's answer decides what is needed.
+var gravitonFamily = regexp.MustCompile(`^(a1|[a-z]+[0-9]+[a-z]*g[a-z]*)\.`)
+
+func mayBeArm(typ string) bool { return gravitonFamily.MatchString(typ) }
+
+// archsOf asks EC2 which architectures types run on; a type EC2 does not
+// know is left to the instance type checks, which say so properly.
+func (e *Env) archsOf(ctx context.Context, types []string) ([]string, error) {
+	in := &ec2.DescribeInstanceTypesInput{}
+	for _, t := range types {
+		in.InstanceTypes = append(in.InstanceTypes, ec2types.InstanceType(t))
+	}
+	out, err := e.C.EC2.DescribeInstanceTypes(ctx, in)
+	if err != nil {
+		if hasCode(err, "InvalidInstanceType") {
+			return []string{"amd64"}, nil
+		}
+		return nil, fmt.Errorf("checking instance types %s: %w", strings.Join(types, ", "), err)
+	}
+	var archs []string
+	for _, it := range out.InstanceTypes {
+		arch := "amd64"
+		if pi := it.ProcessorInfo; pi != nil && !slices.Contains(pi.SupportedArchitectures, ec2types.ArchitectureTypeX8664) {
+			arch = "arm64"
+		}
+		if !slices.Contains(archs, arch) {
+			archs = append(archs, arch)
+		}
+	}
+	if len(archs) == 0 {
+		archs = []string{"amd64"}
+	}
+	return archs, nil
 }
 
 // artifact is the delivered binary: where it is and what it hashes to.

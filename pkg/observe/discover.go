@@ -577,11 +577,15 @@ func discoverASG(ctx context.Context, c *awsclient.Clients, s *State, n names.Na
 }
 
 // callerAccount is the account the credentials belong to. It cannot change
-// during a command, so the observer asks once.
+// during a command, so the observer asks once; preflight has usually asked
+// already.
 func callerAccount(ctx context.Context, c *awsclient.Clients) (string, error) {
-	id, err := c.STS.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
-	if err != nil {
-		return "", fmt.Errorf("checking AWS credentials (sts:GetCallerIdentity): %w", err)
+	id := c.Identity
+	if id == nil {
+		var err error
+		if id, err = c.STS.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{}); err != nil {
+			return "", fmt.Errorf("checking AWS credentials (sts:GetCallerIdentity): %w", err)
+		}
 	}
 	return aws.ToString(id.Account), nil
 }

@@ -199,3 +199,34 @@ func TestValidateFormat(t *testing.T) {
 		t.Errorf("xml accepted or unhelpful error: %v", err)
 	}
 }
+
+// An alias record has no TTL to show, and the table says which Reserved
+// Instances wtt bought (the JSON has boughtByWtt).
+func TestStatusTableAliasAndReservations(t *testing.T) {
+	s := &observe.State{
+		App: "whatsthetime", Region: "us-east-1", Instances: []observe.Instance{}, EIPs: []observe.EIP{},
+		DNS: &observe.DNS{Name: "api.whatisthetime.com", Type: "A", AliasTarget: "wtt-x-123.us-east-1.elb.amazonaws.com", ZoneName: "whatisthetime.com"},
+		Reserved: []observe.Reserved{
+			{ID: "ri-1", InstanceType: "m5.large", Count: 2, State: "active", Scope: "Region", End: time.Date(2027, 1, 2, 0, 0, 0, 0, time.UTC), BoughtByWtt: true},
+			{ID: "ri-2", InstanceType: "m5.large", Count: 1, State: "active", Scope: "Region", End: time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)},
+		},
+	}
+	var b bytes.Buffer
+	if err := PrintStatus(&b, "table", NewStatus(s, stage.Result{Stage: stage.Reserved}, pricing.Estimate{Monthly: 140})); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "status-alias-reserved.table", b.Bytes())
+	if strings.Contains(b.String(), "ttl=") {
+		t.Errorf("alias record shows a TTL:\n%s", b.String())
+	}
+
+	// A plain A record keeps its TTL.
+	s.DNS = &observe.DNS{Name: "api.whatisthetime.com", Type: "A", TTL: 300, Values: []string{"3.3.3.3"}, ZoneName: "whatisthetime.com"}
+	b.Reset()
+	if err := PrintStatus(&b, "table", NewStatus(s, stage.Result{Stage: stage.DNS}, pricing.Estimate{})); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "api.whatisthetime.com A ttl=300 -> 3.3.3.3") {
+		t.Errorf("A record line lost its TTL:\n%s", b.String())
+	}
+}

@@ -151,10 +151,13 @@ func PrintStatus(w io.Writer, format string, st *Status) error {
 	if d := st.DNS; d != nil {
 		fmt.Fprintln(w)
 		target := strings.Join(d.Values, ",")
+		// An alias record has no TTL of its own: Route 53 answers with the
+		// target's, so showing ttl=0 would mislead.
+		ttl := fmt.Sprintf(" ttl=%d", d.TTL)
 		if d.AliasTarget != "" {
-			target = "alias " + d.AliasTarget
+			target, ttl = "alias "+d.AliasTarget, ""
 		}
-		fmt.Fprintf(w, "DNS:     %s %s ttl=%d -> %s (zone %s)\n", d.Name, dash(d.Type), d.TTL, dash(target), d.ZoneName)
+		fmt.Fprintf(w, "DNS:     %s %s%s -> %s (zone %s)\n", d.Name, dash(d.Type), ttl, dash(target), d.ZoneName)
 	}
 	if lb := st.LoadBalancer; lb != nil {
 		fmt.Fprintln(w)
@@ -177,9 +180,15 @@ func PrintStatus(w io.Writer, format string, st *Status) error {
 		fmt.Fprintln(w)
 		var rows [][]string
 		for _, r := range st.ReservedInstances {
-			rows = append(rows, []string{r.ID, r.InstanceType, fmt.Sprint(r.Count), r.State, r.Scope, r.End.Format("2006-01-02")})
+			// Reservations are account-wide: say which ones wtt bought for
+			// this app, the others only happen to cover it.
+			by := "other"
+			if r.BoughtByWtt {
+				by = "wtt"
+			}
+			rows = append(rows, []string{r.ID, r.InstanceType, fmt.Sprint(r.Count), r.State, r.Scope, r.End.Format("2006-01-02"), by})
 		}
-		if err := table(w, []string{"RESERVATION", "TYPE", "COUNT", "STATE", "SCOPE", "ENDS"}, rows); err != nil {
+		if err := table(w, []string{"RESERVATION", "TYPE", "COUNT", "STATE", "SCOPE", "ENDS", "BOUGHT BY"}, rows); err != nil {
 			return err
 		}
 	}
