@@ -78,7 +78,7 @@ func MigrateProjected(s *observe.State, target stage.Stage, o Options) (*plan.Pl
 	if target == stage.Reserved && cur == stage.Reserved && o.ReservedIntent != nil {
 		// The rung is behind the app, but a purchase of an interrupted run
 		// still needs accounting for (its reservations are what reached it).
-		p.Steps = append(p.Steps, reconcileStep(o.ReservedIntent))
+		p.Steps = append(p.Steps, reconcileStep(o.ReservedIntent, false))
 	}
 	p.CostAfter = Cost(projected)
 	p.Upfront = upfront(p)

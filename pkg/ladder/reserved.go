@@ -284,11 +284,11 @@ func planReserved(s *observe.State, o Options) ([]*plan.Step, []string, error) {
 	}
 	warnings := zonalWarnings(s)
 	var steps []*plan.Step
+	need := g.Min - stage.Covered(s)
 	if o.ReservedIntent != nil {
 		// Counted in coverage already if it went through; tagged here.
-		steps = append(steps, reconcileStep(o.ReservedIntent))
+		steps = append(steps, reconcileStep(o.ReservedIntent, need > 0))
 	}
-	need := g.Min - stage.Covered(s)
 	if need <= 0 {
 		return steps, warnings, nil
 	}

@@ -105,14 +105,17 @@ func LookupReservedIntent(ctx context.Context, c *awsclient.Clients, app string)
 }
 
 // reconcileStep accounts for the purchase an interrupted run recorded.
-func reconcileStep(in *ReservedIntent) *plan.Step {
+// buying says a purchase step follows: an intent whose purchase never
+// happened is then left for that step to overwrite, so a run killed right
+// after recording its intent does not make every later run start over.
+func reconcileStep(in *ReservedIntent, buying bool) *plan.Step {
 	return &plan.Step{
 		Rung: string(stage.Reserved), Action: plan.Update,
 		Resource: fmt.Sprintf("Reserved Instance purchase of %d × %s recorded by an interrupted run at %s", in.Count, in.InstanceType, in.At.Format(time.RFC3339)),
 		Detail:   "tag the reservations it bought (never buy them again) and clear its intent",
 		Calls:    append([]string{"ec2:CreateTags"}, reservedIntentCalls...),
 		Do: func(ctx context.Context, x *plan.Exec) error {
-			return env(x).reconcileReservedIntent(ctx, x)
+			return env(x).reconcileIntent(ctx, x, buying)
 		},
 	}
 }
@@ -121,6 +124,10 @@ func reconcileStep(in *ReservedIntent) *plan.Step {
 // may not have seen through: the reservations it made are tagged and the
 // intent removed.
 func (e *Env) reconcileReservedIntent(ctx context.Context, x *plan.Exec) error {
+	return e.reconcileIntent(ctx, x, false)
+}
+
+func (e *Env) reconcileIntent(ctx context.Context, x *plan.Exec, buying bool) error {
 	intent, found, err := e.readReservedIntent(ctx)
 	if err != nil || !found {
 		return err
@@ -131,6 +138,9 @@ func (e *Env) reconcileReservedIntent(ctx context.Context, x *plan.Exec) error {
 	}
 	if len(ids) == 0 {
 		x.Logf("an earlier run meant to buy %d × %s Reserved Instance(s) at %s; none appeared, so it did not buy", intent.Count, intent.InstanceType, intent.At.Format(time.RFC3339))
+		if buying {
+			return nil // this run's purchase records its own intent over it
+		}
 	}
 	for _, id := range ids {
 		x.Logf("an earlier run bought Reserved Instances %s without seeing the answer; adopting them", id)
