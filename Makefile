@@ -10,7 +10,7 @@ LDFLAGS       := -s -w -X github.com/whatsthetime/wtt/pkg/cli.Version=$(VERSION)
                  -X github.com/whatsthetime/wtt/pkg/cli.Commit=$(shell git rev-parse --short HEAD 2>/dev/null || echo none) \
                  -X github.com/whatsthetime/wtt/pkg/cli.Date=$(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 
-.PHONY: all build test test-go test-emulator demo emulator bench lint clean tutorial release-snapshot test-release goreleaser
+.PHONY: all build test test-deps test-go test-emulator demo emulator bench lint clean tutorial release-snapshot test-release goreleaser
 
 all: build
 
@@ -23,9 +23,13 @@ build:
 ## test: every Go test (unit and end-to-end against a fresh emulator) and the emulator's own tests
 test: test-go test-emulator
 
-test-go:
+test-go: test-deps
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 40m ./...
+
+## test-deps: what the tests need from Debian (Chromium), installed when missing
+test-deps:
+	./scripts/test-deps.sh
 
 # The data plane's tests run the time server bin/ holds, so build first.
 test-emulator: build
