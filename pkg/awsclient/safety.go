@@ -59,6 +59,7 @@ var MutatingCalls = map[string]CallSafety{
 	"ec2:CreateInternetGateway":               {Reconcile, "tagged at creation; after an ambiguous failure the app's gateway is looked up by tag and adopted"},
 	"elasticloadbalancing:CreateLoadBalancer": {Reconcile, "AWS returns the existing load balancer for a repeat with the same name, the emulator makes a second one: after an ambiguous failure wtt looks it up by name"},
 	"elasticloadbalancing:CreateListener":     {Reconcile, "AWS returns the existing listener for identical settings, the emulator may add a second: after an ambiguous failure wtt looks for the :80 listener"},
+	"route53:CreateHostedZone":                {Reconcile, "AWS refuses a repeated CallerReference (HostedZoneAlreadyExists, then adopted), the emulator makes a second zone: after an ambiguous failure wtt looks the zone up by caller reference"},
 	"autoscaling:CreateAutoScalingGroup":      {Reconcile, "AWS refuses a second group of the same name, the emulator replaces the first: after an ambiguous failure wtt looks it up by name"},
 
 	"ec2:RunInstances":                {Token, "ClientToken filled by the SDK; instances are also found by tag before launching"},
@@ -75,7 +76,6 @@ var MutatingCalls = map[string]CallSafety{
 	"ec2:AttachInternetGateway":              {AdoptOnConflict, "Resource.AlreadyAssociated means the gateway is attached"},
 	"elasticloadbalancing:CreateTargetGroup": {UniqueName, "DuplicateTargetGroupName: the group of that name is adopted"},
 	"autoscaling:StartInstanceRefresh":       {AdoptOnConflict, "InstanceRefreshInProgress: the refresh already running is waited for"},
-	"route53:CreateHostedZone":               {AdoptOnConflict, "CallerReference: a repeat fails with HostedZoneAlreadyExists and the zone with wtt's caller reference is adopted"},
 	"iam:CreateRole":                         {UniqueName, "EntityAlreadyExists: the role of that name is adopted"},
 	"iam:CreateInstanceProfile":              {UniqueName, "EntityAlreadyExists: the profile of that name is adopted"},
 	"iam:AddRoleToInstanceProfile":           {AdoptOnConflict, "LimitExceeded when the role is already in the profile"},

@@ -174,15 +174,30 @@ func (e *Env) callerReference(zone string) string {
 
 func (e *Env) createZone(ctx context.Context, zone string) (hostedZone, error) {
 	ref := e.callerReference(zone)
-	out, err := e.C.Route53.CreateHostedZone(ctx, &route53.CreateHostedZoneInput{
-		Name:             aws.String(zone),
-		CallerReference:  aws.String(ref),
-		HostedZoneConfig: &r53types.HostedZoneConfig{Comment: aws.String(e.zoneComment()), PrivateZone: false},
+	// AWS refuses a repeated caller reference; the emulator makes a second
+	// zone. So a create whose answer was lost is not retried blindly: the
+	// zone with this caller reference is looked up first.
+	created, err := createOrAdopt(ctx, "creating hosted zone "+zone, func(ctx context.Context) (hostedZone, error) {
+		out, err := e.C.Route53.CreateHostedZone(ctx, &route53.CreateHostedZoneInput{
+			Name:             aws.String(zone),
+			CallerReference:  aws.String(ref),
+			HostedZoneConfig: &r53types.HostedZoneConfig{Comment: aws.String(e.zoneComment()), PrivateZone: false},
+		})
+		if err != nil {
+			return hostedZone{}, err
+		}
+		return zoneFrom(*out.HostedZone), nil
+	}, func(ctx context.Context) (hostedZone, bool, error) {
+		found, err := e.zoneByReference(ctx, zone, ref)
+		if err != nil || found == nil {
+			return hostedZone{}, false, err
+		}
+		return *found, true, nil
 	})
 	var z hostedZone
 	switch {
 	case err == nil:
-		z = zoneFrom(*out.HostedZone)
+		z = created
 	case hasCode(err, "HostedZoneAlreadyExists"):
 		// An earlier, interrupted run created it with this reference.
 		found, ferr := e.zoneByReference(ctx, zone, ref)
