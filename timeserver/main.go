@@ -48,8 +48,17 @@ func main() {
 		<-ctx.Done()
 		stop()
 	}()
+	// One event loop per core the process may use, and one P more than
+	// that for everything else, so that the loops can wait for events
+	// without handing their P back (see httploop.Server.Loops).
+	eventLoops = runtime.GOMAXPROCS(0)
+	runtime.GOMAXPROCS(eventLoops + 1)
 	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
 }
+
+// eventLoops is how many loops the event-loop server runs; 0 (in tests)
+// means its default, GOMAXPROCS.
+var eventLoops int
 
 // parseFlags reads the command line; PORT in the environment is used when
 // --addr is not given.
@@ -191,6 +200,7 @@ func newHTTPServer(kind string, a *app, h http.Handler, log *slog.Logger) httpSe
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          errLog,
+		Loops:             eventLoops,
 	}
 }
 

@@ -85,6 +85,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			ln.Close()
 			return err
 		}
+		l.holdP = n < runtime.GOMAXPROCS(0)
 		s.loops = append(s.loops, l)
 	}
 	s.released.Add(n)

@@ -10,6 +10,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -340,5 +341,50 @@ func TestManyLoopsManyClients(t *testing.T) {
 		if err := <-errs; err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// With a spare P a busy loop waits for events without handing its P back
+// (loop.wait). The rest of the program must still run: the Handler's
+// goroutines, the garbage collector (which has to stop the loop), a clean
+// shutdown.
+func TestLoopHoldingItsP(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	s := &Server{Inline: text("fast"), InlinePaths: []string{"/"}, Handler: text("other"), Loops: 1}
+	addr := start(t, s)
+	c, br := dial(t, addr)
+	roundTrip(t, c, br, "/") // Serve has made its loops
+	s.mu.Lock()
+	holdP := s.loops[0].holdP
+	s.mu.Unlock()
+	if !holdP {
+		t.Fatal("one loop and GOMAXPROCS 2: the loop should hold its P")
+	}
+	for i := 0; i < 50; i++ {
+		// Each inline answer leaves the loop hot, waiting in a held P,
+		// when the next request goes to a goroutine and back.
+		if _, body := roundTrip(t, c, br, "/"); body != "fast" {
+			t.Fatalf("body %q", body)
+		}
+		began := time.Now()
+		if _, body := roundTrip(t, c, br, "/other"); body != "other" {
+			t.Fatalf("body %q", body)
+		}
+		if d := time.Since(began); d > 2*time.Second {
+			t.Fatalf("the goroutine path took %v", d)
+		}
+	}
+	gcDone := make(chan struct{})
+	go func() { runtime.GC(); close(gcDone) }()
+	select {
+	case <-gcDone:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a garbage collection could not stop the loop")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c.Close()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
 	}
 }

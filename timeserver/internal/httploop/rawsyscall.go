@@ -7,10 +7,12 @@ import (
 	"unsafe"
 )
 
-// rawRead, rawWrite and rawEpollWait are read(2), write(2) and a zero-timeout
-// epoll_wait(2), none of which can block here (the sockets are
-// non-blocking), made without the scheduler hand-off that syscall.Read and
-// its kind do around every call for calls that might.
+// rawRead, rawWrite and rawEpollWait are read(2), write(2) and epoll_wait(2)
+// made without the scheduler hand-off that syscall.Read and its kind do
+// around every call for calls that might block. Reads and writes cannot
+// block here (the sockets are non-blocking); epoll_wait blocks for at most
+// msec milliseconds, which only a loop with a spare P asks for (see
+// loop.wait).
 func rawRead(fd int, b []byte) (int, error) {
 	n, _, errno := syscall.RawSyscall(syscall.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
 	if errno != 0 {
@@ -27,12 +29,9 @@ func rawWrite(fd int, b []byte) (int, error) {
 	return int(n), nil
 }
 
-func rawEpollWait(ep int, events []syscall.EpollEvent) (int, error) {
-	n, _, errno := syscall.RawSyscall6(syscall.SYS_EPOLL_PWAIT, uintptr(ep), uintptr(unsafe.Pointer(unsafe.SliceData(events))), uintptr(len(events)), 0, 0, 0)
+func rawEpollWait(ep int, events []syscall.EpollEvent, msec int) (int, error) {
+	n, _, errno := syscall.RawSyscall6(syscall.SYS_EPOLL_PWAIT, uintptr(ep), uintptr(unsafe.Pointer(unsafe.SliceData(events))), uintptr(len(events)), uintptr(msec), 0, 0)
 	if errno != 0 {
-		if errno == syscall.EINTR {
-			return 0, nil
-		}
 		return 0, errno
 	}
 	return int(n), nil

@@ -50,7 +50,12 @@ type Server struct {
 	// gets 413.
 	MaxBodyBytes int
 
-	// Loops is the number of event loops (default GOMAXPROCS).
+	// Loops is the number of event loops (default GOMAXPROCS). Fewer loops
+	// than GOMAXPROCS leaves a spare P for everything else (the Handler's
+	// goroutines, timers, the garbage collector), and then a busy loop
+	// waits for events without handing its P back to the scheduler, which
+	// saves a context switch per wait on the loop's core: one loop per
+	// core and GOMAXPROCS one higher is the fastest setting.
 	Loops int
 
 	// ErrorLog receives accept errors and handler panics (default: the
