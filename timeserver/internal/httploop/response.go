@@ -15,7 +15,28 @@ type responseWriter struct {
 	code   int
 	body   []byte
 	fields []field // scratch for sorting the headers
+
+	// heads remembers the last few status lines and header blocks made
+	// from SetHeader alone: a handler that sets the same shared values
+	// again (the time server's endpoints always do) gets them copied
+	// instead of sorted, checked and written out again.
+	heads    [4]head
+	nextHead int
 }
+
+// head is a status line and header block as appendResponse wrote it, with
+// what it was made from.
+type head struct {
+	code   int
+	http10 bool
+	set    []field // names, and value slices compared by identity
+	found  headerFlags
+	bytes  []byte
+}
+
+// headerFlags says which headers that the server would otherwise add the
+// handler has set itself.
+type headerFlags struct{ date, length, contentType, encoding bool }
 
 // HeaderSetter is implemented by the ResponseWriter this server gives its
 // handlers. SetHeader(name, values) means w.Header()[name] = values (name
@@ -49,7 +70,8 @@ func (w *responseWriter) reset() {
 	if len(w.header) > 0 {
 		clear(w.header)
 	}
-	clear(w.set)
+	// The old fields are not cleared: their values are the handler's
+	// shared slices, and clearing pointers costs write barriers.
 	w.set = w.set[:0]
 	w.code = 0
 	w.body = w.body[:0]
@@ -105,7 +127,82 @@ func (w *responseWriter) appendResponse(b []byte, ri reqInfo, date []byte) []byt
 	if code == 0 {
 		code = http.StatusOK
 	}
-	if ri.http10 {
+	var found headerFlags
+	if h := w.cachedHead(code, ri.http10); h != nil {
+		b = append(b, h.bytes...)
+		found = h.found
+	} else {
+		start := len(b)
+		b, found = w.appendHead(b, code, ri.http10)
+		if len(w.header) == 0 {
+			w.rememberHead(code, ri.http10, found, b[start:])
+		}
+	}
+	bodyAllowed := code != http.StatusNoContent && code != http.StatusNotModified
+	if !found.date {
+		b = append(b, "Date: "...)
+		b = append(b, date...)
+		b = append(b, '\r', '\n')
+	}
+	if !found.length && bodyAllowed && (!ri.head || len(w.body) <= netHTTPChunkingSize) {
+		b = append(b, "Content-Length: "...)
+		b = strconv.AppendInt(b, int64(len(w.body)), 10)
+		b = append(b, '\r', '\n')
+	}
+	if !found.contentType && bodyAllowed && len(w.body) > 0 && !found.encoding {
+		b = append(b, "Content-Type: "...)
+		b = append(b, http.DetectContentType(w.body)...)
+		b = append(b, '\r', '\n')
+	}
+	switch {
+	case !ri.keepAlive && !ri.http10:
+		b = append(b, "Connection: close\r\n"...)
+	case ri.keepAlive && ri.http10:
+		b = append(b, "Connection: keep-alive\r\n"...)
+	}
+	b = append(b, '\r', '\n')
+	if bodyAllowed && !ri.head {
+		b = append(b, w.body...)
+	}
+	return b
+}
+
+// cachedHead returns the head made before from the same code, protocol
+// and SetHeader fields (the same names and the very same value slices),
+// or nil.
+func (w *responseWriter) cachedHead(code int, http10 bool) *head {
+	if len(w.header) > 0 {
+		return nil
+	}
+next:
+	for i := range w.heads {
+		h := &w.heads[i]
+		if h.bytes == nil || h.code != code || h.http10 != http10 || len(h.set) != len(w.set) {
+			continue
+		}
+		for j, f := range w.set {
+			g := h.set[j]
+			if f.name != g.name || len(f.values) != len(g.values) ||
+				len(f.values) > 0 && &f.values[0] != &g.values[0] {
+				continue next
+			}
+		}
+		return h
+	}
+	return nil
+}
+
+func (w *responseWriter) rememberHead(code int, http10 bool, found headerFlags, bytes []byte) {
+	h := &w.heads[w.nextHead]
+	w.nextHead = (w.nextHead + 1) % len(w.heads)
+	h.code, h.http10, h.found = code, http10, found
+	h.set = append(h.set[:0], w.set...)
+	h.bytes = append(h.bytes[:0], bytes...)
+}
+
+// appendHead writes the status line and the handler's headers.
+func (w *responseWriter) appendHead(b []byte, code int, http10 bool) ([]byte, headerFlags) {
+	if http10 {
 		b = append(b, "HTTP/1.0 "...)
 	} else {
 		b = append(b, "HTTP/1.1 "...)
@@ -120,7 +217,6 @@ func (w *responseWriter) appendResponse(b []byte, ri reqInfo, date []byte) []byt
 	}
 	b = append(b, '\r', '\n')
 
-	bodyAllowed := code != http.StatusNoContent && code != http.StatusNotModified
 	// The headers from SetHeader, then the map's (which win over a
 	// SetHeader of the same name), then an insertion sort: a handful of
 	// headers, no map lookups.
@@ -137,20 +233,20 @@ func (w *responseWriter) appendResponse(b []byte, ri reqInfo, date []byte) []byt
 			fields = append(fields, field{k, v})
 		}
 	}
-	var hasDate, hasLength, hasType, hasEncoding bool
+	var found headerFlags
 	n := 0
 	for _, f := range fields {
 		switch f.name {
 		case "Connection", "Transfer-Encoding":
 			continue // framing is this server's business
 		case "Date":
-			hasDate = true
+			found.date = true
 		case "Content-Length":
-			hasLength = true
+			found.length = true
 		case "Content-Type":
-			hasType = true
+			found.contentType = true
 		case "Content-Encoding":
-			hasEncoding = len(f.values) > 0
+			found.encoding = len(f.values) > 0
 		}
 		fields[n] = f
 		n++
@@ -169,34 +265,11 @@ func (w *responseWriter) appendResponse(b []byte, ri reqInfo, date []byte) []byt
 			b = append(b, '\r', '\n')
 		}
 	}
-	clear(fields) // drop the references until the next answer
+	if len(w.header) > 0 {
+		clear(fields) // values from the map may be the request's own
+	}
 	w.fields = fields[:0]
-	if !hasDate {
-		b = append(b, "Date: "...)
-		b = append(b, date...)
-		b = append(b, '\r', '\n')
-	}
-	if !hasLength && bodyAllowed && (!ri.head || len(w.body) <= netHTTPChunkingSize) {
-		b = append(b, "Content-Length: "...)
-		b = strconv.AppendInt(b, int64(len(w.body)), 10)
-		b = append(b, '\r', '\n')
-	}
-	if !hasType && bodyAllowed && len(w.body) > 0 && !hasEncoding {
-		b = append(b, "Content-Type: "...)
-		b = append(b, http.DetectContentType(w.body)...)
-		b = append(b, '\r', '\n')
-	}
-	switch {
-	case !ri.keepAlive && !ri.http10:
-		b = append(b, "Connection: close\r\n"...)
-	case ri.keepAlive && ri.http10:
-		b = append(b, "Connection: keep-alive\r\n"...)
-	}
-	b = append(b, '\r', '\n')
-	if bodyAllowed && !ri.head {
-		b = append(b, w.body...)
-	}
-	return b
+	return b, found
 }
 
 // appendHeaderValue copies v, turning CR and LF into spaces as net/http
