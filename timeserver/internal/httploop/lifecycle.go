@@ -103,6 +103,22 @@ func (s *Server) Serve(ln net.Listener) error {
 	return http.ErrServerClosed
 }
 
+// VisitLocals calls f with each loop's NewLocal value, one loop after the
+// other, each on its loop between two requests (or here, once the loop has
+// ended), and returns when all are done. So f sees every request a loop
+// answered before VisitLocals was called, and may read the value without
+// locks. Before Serve has made its loops, it calls nothing.
+func (s *Server) VisitLocals(f func(any)) {
+	s.mu.Lock()
+	loops := s.loops
+	s.mu.Unlock()
+	for _, l := range loops {
+		done := make(chan struct{})
+		l.visitLocal(visit{f, done})
+		<-done
+	}
+}
+
 // SetKeepAlivesEnabled(false) makes every later response close its
 // connection ("Connection: close") and closes idle connections now, as
 // http.Server's does.

@@ -75,10 +75,19 @@ type loop struct {
 	writeTimeout       time.Duration
 	idleTimeout        time.Duration
 
+	local any // from Server.NewLocal
+
 	mu         sync.Mutex
 	ended      bool
 	wakePosted bool
 	finished   []done
+	visits     []visit
+}
+
+// visit is a VisitLocals call waiting for the loop to run it.
+type visit struct {
+	f    func(any)
+	done chan struct{}
 }
 
 func newLoop(s *Server, lfd int) (*loop, error) {
@@ -115,6 +124,10 @@ func newLoop(s *Server, lfd int) (*loop, error) {
 	for _, p := range s.InlinePaths {
 		l.paths = append(l.paths, []byte(p))
 	}
+	if s.NewLocal != nil {
+		l.local = s.NewLocal()
+		l.w.local = l.local
+	}
 	l.req = http.Request{Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, URL: &l.url,
 		Header: http.Header{}, Body: http.NoBody}
 	if err := l.ctl(syscall.EPOLL_CTL_ADD, l.wakeR, syscall.EPOLLIN); err != nil {
@@ -145,7 +158,10 @@ func (l *loop) ctl(op, fd int, events uint32) error {
 func (l *loop) release() {
 	l.mu.Lock()
 	l.ended = true
+	visits := l.visits
+	l.visits = nil
 	l.mu.Unlock()
+	l.runVisits(visits)
 	syscall.Close(l.ep)
 	syscall.Close(l.wakeR)
 	syscall.Close(l.wakeW)
@@ -159,6 +175,30 @@ func (l *loop) wake() {
 		syscall.Write(l.wakeW, []byte{1})
 	}
 	l.mu.Unlock()
+}
+
+// visitLocal runs v.f with the loop's local value on the loop, between
+// two requests, or at once if the loop has ended.
+func (l *loop) visitLocal(v visit) {
+	l.mu.Lock()
+	if l.ended {
+		l.mu.Unlock()
+		l.runVisits([]visit{v}) // the loop's last writes came before ended was set
+		return
+	}
+	l.visits = append(l.visits, v)
+	if !l.wakePosted {
+		l.wakePosted = true
+		syscall.Write(l.wakeW, []byte{1})
+	}
+	l.mu.Unlock()
+}
+
+func (l *loop) runVisits(visits []visit) {
+	for _, v := range visits {
+		v.f(l.local)
+		close(v.done)
+	}
 }
 
 // post hands a Handler goroutine's answer to the loop; it is dropped if the
@@ -290,10 +330,11 @@ func (l *loop) takeFinished() {
 		}
 	}
 	l.mu.Lock()
-	finished := l.finished
-	l.finished = nil
+	finished, visits := l.finished, l.visits
+	l.finished, l.visits = nil, nil
 	l.wakePosted = false
 	l.mu.Unlock()
+	l.runVisits(visits)
 	for _, d := range finished {
 		c := d.c
 		if c.closed {

@@ -388,3 +388,47 @@ func TestLoopHoldingItsP(t *testing.T) {
 		t.Fatalf("Shutdown: %v", err)
 	}
 }
+
+// Each loop's NewLocal value is its own: inline handlers count in it
+// without locks, and VisitLocals sees every request answered before it was
+// called, while the server runs and after it has stopped.
+func TestLocals(t *testing.T) {
+	type counter struct{ n int }
+	inline := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		LocalOf(w).(*counter).n++
+		io.WriteString(w, "counted")
+	})
+	other := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if LocalOf(w) != nil {
+			t.Error("a goroutine got a loop's value")
+		}
+		io.WriteString(w, "not counted")
+	})
+	s := &Server{Inline: inline, InlinePaths: []string{"/"}, Handler: other, Loops: 2,
+		NewLocal: func() any { return new(counter) }}
+	addr := start(t, s)
+	total := func() int {
+		sum, visited := 0, 0
+		s.VisitLocals(func(v any) { sum += v.(*counter).n; visited++ })
+		if visited != 2 {
+			t.Errorf("visited %d loops, want 2", visited)
+		}
+		return sum
+	}
+	want := 0
+	for i := 0; i < 4; i++ {
+		c, br := dial(t, addr)
+		for j := 0; j < 5; j++ {
+			roundTrip(t, c, br, "/")
+			roundTrip(t, c, br, "/other")
+			want++
+			if got := total(); got != want {
+				t.Fatalf("after %d requests the loops counted %d", want, got)
+			}
+		}
+	}
+	s.Close()
+	if got := total(); got != want {
+		t.Errorf("after Close the loops counted %d, want %d", got, want)
+	}
+}

@@ -16,3 +16,4 @@ func (s *Server) Serve(ln net.Listener) error        { return ErrUnsupported }
 func (s *Server) SetKeepAlivesEnabled(v bool)        {}
 func (s *Server) Shutdown(ctx context.Context) error { return nil }
 func (s *Server) Close() error                       { return nil }
+func (s *Server) VisitLocals(f func(any))            {}

@@ -22,6 +22,8 @@ type responseWriter struct {
 	// instead of sorted, checked and written out again.
 	heads    [4]head
 	nextHead int
+
+	local any // the loop's NewLocal value; nil off the loop
 }
 
 // head is a status line and header block as appendResponse wrote it, with

@@ -50,6 +50,13 @@ type Server struct {
 	// gets 413.
 	MaxBodyBytes int
 
+	// NewLocal, when set, makes one value per event loop. An Inline
+	// handler finds its loop's value with LocalOf and may change it
+	// without locks, as a loop runs one handler at a time; VisitLocals
+	// reads them all. It is how per-request bookkeeping (counters, say)
+	// stays free of atomic operations and shared cache lines.
+	NewLocal func() any
+
 	// Loops is the number of event loops (default GOMAXPROCS). Fewer loops
 	// than GOMAXPROCS leaves a spare P for everything else (the Handler's
 	// goroutines, timers, the garbage collector), and then a busy loop
@@ -74,4 +81,14 @@ func (s *Server) logf(format string, args ...any) {
 	} else {
 		log.Printf(format, args...)
 	}
+}
+
+// LocalOf returns the value NewLocal made for the loop that runs the Inline
+// handler w was given to, or nil for any other ResponseWriter (the
+// Handler's goroutines get nil too: they run concurrently).
+func LocalOf(w http.ResponseWriter) any {
+	if rw, ok := w.(*responseWriter); ok {
+		return rw.local
+	}
+	return nil
 }
