@@ -201,6 +201,7 @@ func newHTTPServer(kind string, a *app, h http.Handler, log *slog.Logger) httpSe
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          errLog,
 		Loops:             eventLoops,
+		NewLocal:          func() any { return new(loopLocal) },
 	}
 }
 
@@ -216,6 +217,11 @@ func serve(ctx context.Context, ln net.Listener, a *app, h http.Handler, cfg con
 		kind = defaultHTTPServer
 	}
 	srv := newHTTPServer(kind, a, h, log)
+	if loops, ok := srv.(*httploop.Server); ok {
+		// Scrapes add up the counts each loop keeps for itself.
+		visit := loops.VisitLocals
+		a.metrics.requests.visitLoops.Store(&visit)
+	}
 
 	idCtx, idCancel := context.WithCancel(context.Background())
 	idDone := make(chan struct{})

@@ -137,7 +137,13 @@ func (a *app) startDraining() {
 func (a *app) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	m := a.metrics
-	m.inFlight.Inc()
+	// On an event loop, counts go to the loop's own plain fields. The
+	// in-flight gauge is for requests on goroutines: the loop's handlers
+	// finish before the loop does anything else, a scrape included.
+	ll, _ := httploop.LocalOf(w).(*loopLocal)
+	if ll == nil {
+		m.inFlight.Inc()
+	}
 	sb := a.served.Load()
 	h := headersOf(w)
 	if sb.instanceHdr != nil {
@@ -153,7 +159,7 @@ func (a *app) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case "/api/time":
 		rt = routeTime
-		code = a.apiTime(w, r, sb, start)
+		code = a.apiTime(w, r, sb, start, ll)
 	case "/":
 		rt = routeRoot
 		code = a.root(w, r, sb, start)
@@ -173,8 +179,13 @@ func (a *app) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rt = routeOther
 		code = a.notFound(w, r, sb)
 	}
-	m.observe(rt, code, time.Since(start))
-	m.inFlight.Dec()
+	seconds := time.Since(start).Seconds()
+	if ll != nil {
+		ll.requests.observe(rt, code, seconds)
+	} else {
+		m.requests.observeShared(rt, code, seconds)
+		m.inFlight.Dec()
+	}
 }
 
 // setClock makes the server tell the time now gives (tests only).
@@ -226,7 +237,9 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }
 
 // apiTime answers GET /api/time?tz=Zone/Name with a body appended by hand:
 // no reflection, no map, and in the common case no allocation of its own.
-func (a *app) apiTime(w http.ResponseWriter, r *http.Request, sb *servedBy, arrival time.Time) int {
+// On an event loop (ll set) the part of the body that changes once a second
+// comes from the loop's cache.
+func (a *app) apiTime(w http.ResponseWriter, r *http.Request, sb *servedBy, arrival time.Time, ll *loopLocal) int {
 	if !readOnly(r) {
 		return methodNotAllowed(w)
 	}
@@ -240,11 +253,36 @@ func (a *app) apiTime(w http.ResponseWriter, r *http.Request, sb *servedBy, arri
 	if !ok {
 		return unknownZone(w, name, sb)
 	}
-	t := a.clock(arrival).In(loc)
-	abbr, off := t.Zone()
-
+	t := a.clock(arrival)
+	h.set("Content-Type", valJSON)
+	h.set("Cache-Control", valNoStore)
+	w.WriteHeader(http.StatusOK)
+	if ll != nil {
+		w.Write(ll.times.body(t, loc, zone, sb))
+		return http.StatusOK
+	}
 	bp := bufPool.Get().(*[]byte)
-	b := (*bp)[:0]
+	b := appendTimeSecond((*bp)[:0], t, loc, zone)
+	b = appendTimeRest(b, t, sb)
+	w.Write(b) // net/http copies it; small bodies get a Content-Length
+	*bp = b
+	bufPool.Put(bp)
+	return http.StatusOK
+}
+
+// appendTimeRest ends the /api/time answer that appendTimeSecond began.
+func appendTimeRest(b []byte, t time.Time, sb *servedBy) []byte {
+	b = strconv.AppendInt(b, t.UnixMilli(), 10)
+	b = append(b, sb.json...)
+	return append(b, '}', '\n')
+}
+
+// appendTimeSecond writes the /api/time answer up to its milliseconds:
+// everything in it changes once a second at most (zone transitions fall on
+// whole seconds).
+func appendTimeSecond(b []byte, t time.Time, loc *time.Location, zone string) []byte {
+	t = t.In(loc)
+	abbr, off := t.Zone()
 	b = append(b, `{"time":"`...)
 	b = appendRFC3339(b, t, off)
 	b = append(b, `","zone":`...)
@@ -259,18 +297,41 @@ func (a *app) apiTime(w http.ResponseWriter, r *http.Request, sb *servedBy, arri
 	b = strconv.AppendBool(b, t.IsDST())
 	b = append(b, `,"unix":`...)
 	b = strconv.AppendInt(b, t.Unix(), 10)
-	b = append(b, `,"unixMillis":`...)
-	b = strconv.AppendInt(b, t.UnixMilli(), 10)
-	b = append(b, sb.json...)
-	b = append(b, '}', '\n')
+	return append(b, `,"unixMillis":`...)
+}
 
-	h.set("Content-Type", valJSON)
-	h.set("Cache-Control", valNoStore)
-	w.WriteHeader(http.StatusOK)
-	w.Write(b) // net/http copies it; small bodies get a Content-Length
-	*bp = b
-	bufPool.Put(bp)
-	return http.StatusOK
+// timeCache keeps, per zone, the /api/time answer up to its milliseconds
+// for the last second asked: under load, most requests for a zone fall in
+// a second already formatted. One per event loop, so it needs no lock.
+type timeCache struct {
+	zones map[*time.Location]*zoneSecond
+	buf   []byte
+}
+
+type zoneSecond struct {
+	unix   int64
+	prefix []byte // appendTimeSecond's output for that second
+}
+
+// maxCachedZones bounds the cache; there are about 600 zones.
+const maxCachedZones = 1024
+
+// body returns the answer for t in loc, valid until the next call.
+func (c *timeCache) body(t time.Time, loc *time.Location, zone string, sb *servedBy) []byte {
+	e := c.zones[loc]
+	if e == nil {
+		if c.zones == nil || len(c.zones) >= maxCachedZones {
+			c.zones = make(map[*time.Location]*zoneSecond)
+		}
+		e = &zoneSecond{}
+		c.zones[loc] = e
+	}
+	if sec := t.Unix(); e.prefix == nil || e.unix != sec {
+		e.unix = sec
+		e.prefix = appendTimeSecond(e.prefix[:0], t, loc, zone)
+	}
+	c.buf = appendTimeRest(append(c.buf[:0], e.prefix...), t, sb)
+	return c.buf
 }
 
 // appendRFC3339 writes t as RFC 3339 with whole seconds and always the

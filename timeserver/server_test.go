@@ -438,3 +438,33 @@ func TestAppendRFC3339MatchesTimeFormat(t *testing.T) {
 		}
 	}
 }
+
+// The event loop's per-second cache of /api/time answers gives what
+// formatting each answer afresh gives, across seconds, zones, a daylight
+// saving change and a change of identity.
+func TestTimeCacheMatchesFreshAnswers(t *testing.T) {
+	a := newApp("test")
+	var c timeCache
+	change := time.Date(2026, 3, 8, 7, 0, 0, 0, time.UTC) // 2 am EST becomes 3 am EDT
+	times := []time.Time{
+		change.Add(-time.Millisecond), change, change.Add(time.Millisecond),
+		change.Add(999 * time.Millisecond), change.Add(1500 * time.Millisecond),
+		time.Date(1969, 12, 31, 23, 59, 59, 500e6, time.UTC), time.Now(),
+	}
+	for _, id := range []imds.Identity{{}, {InstanceID: "i-0abc", AvailabilityZone: "us-east-1a"}} {
+		a.setIdentity(id)
+		sb := a.served.Load()
+		for _, name := range []string{"America/New_York", "UTC", "Asia/Kathmandu", "america/new_york"} {
+			loc, zone, ok := a.zones.Lookup(name)
+			if !ok {
+				t.Fatalf("no zone %s", name)
+			}
+			for _, tm := range times {
+				want := string(appendTimeRest(appendTimeSecond(nil, tm, loc, zone), tm, sb))
+				if got := string(c.body(tm, loc, zone, sb)); got != want {
+					t.Errorf("%s at %v:\n got %s\nwant %s", name, tm, got, want)
+				}
+			}
+		}
+	}
+}
