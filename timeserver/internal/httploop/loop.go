@@ -377,7 +377,7 @@ func (l *loop) accept() {
 		syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_KEEPALIVE, 1)
 		syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_KEEPIDLE, 15)
 		syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_KEEPINTVL, 15)
-		c := &conn{fd: fd, sa: sa, lastActive: l.now, events: syscall.EPOLLIN | syscall.EPOLLRDHUP}
+		c := &conn{fd: fd, sa: sa, lastActive: l.now, events: connIn}
 		if err := l.ctl(syscall.EPOLL_CTL_ADD, fd, c.events); err != nil {
 			syscall.Close(fd)
 			continue
@@ -398,6 +398,17 @@ func (l *loop) pauseAccept() {
 	}
 }
 
+// The events a connection waits for: its requests, or room to write its
+// answers. Edge-triggered, as nginx does it: a connection reported ready is
+// not polled again by every later epoll_wait (level-triggered epoll checks
+// each reported socket once more on the next wait, about 0.4 µs of kernel
+// time per request here).
+const (
+	epollET = 1 << 31
+	connIn  = syscall.EPOLLIN | syscall.EPOLLRDHUP | epollET
+	connOut = syscall.EPOLLOUT | epollET
+)
+
 func (l *loop) setEvents(c *conn, events uint32) {
 	if c.events != events {
 		c.events = events
@@ -416,48 +427,64 @@ func (l *loop) event(c *conn, events uint32) {
 		}
 	}
 	if events&(syscall.EPOLLIN|syscall.EPOLLRDHUP|syscall.EPOLLHUP|syscall.EPOLLERR) != 0 && !c.closed {
-		l.read(c)
+		l.read(c, events&(syscall.EPOLLRDHUP|syscall.EPOLLHUP|syscall.EPOLLERR) != 0)
 	}
 }
 
-func (l *loop) read(c *conn) {
-	n, err := rawRead(c.fd, l.buf)
-	if err == syscall.EAGAIN || err == syscall.EINTR {
-		return
-	}
-	if err != nil {
-		l.closeConn(c) // reset: no answer can reach the client
-		return
-	}
-	if n == 0 {
-		// The client has closed its side: an answer still being made is
-		// sent if it can be, and then the connection closes.
-		if c.busy || len(c.out) > 0 {
-			c.eof = true
-			if len(c.out) > 0 {
-				l.setEvents(c, syscall.EPOLLOUT)
-			} else {
-				l.setEvents(c, 0)
+// read takes in what the client has sent and answers what it can.
+// Connections are edge-triggered (no event again for data already
+// reported), so it reads until the socket is empty: a read that fills less
+// than the buffer has taken all there was, and data arriving after it
+// brings a new event. But once the client has closed its side (hup), no
+// event will come for the end of the stream: it reads on until it sees it.
+// It stops early only when it will not read on anyway: the connection is
+// closing, or its answers wait for EPOLLOUT (turning EPOLLIN back on then
+// reports what is there).
+func (l *loop) read(c *conn, hup bool) {
+	for {
+		n, err := rawRead(c.fd, l.buf)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err == syscall.EAGAIN {
+			return
+		}
+		if err != nil {
+			l.closeConn(c) // reset: no answer can reach the client
+			return
+		}
+		if n == 0 {
+			// The client has closed its side: an answer still being made is
+			// sent if it can be, and then the connection closes.
+			if c.busy || len(c.out) > 0 {
+				c.eof = true
+				if len(c.out) > 0 {
+					l.setEvents(c, connOut)
+				} else {
+					l.setEvents(c, 0)
+				}
+				return
 			}
+			l.closeConn(c)
 			return
 		}
-		l.closeConn(c)
-		return
+		c.lastActive = l.now
+		data := l.buf[:n]
+		if len(c.in) > 0 || c.busy {
+			if len(c.in)+n > l.maxHeader+l.maxBody {
+				l.closeConn(c) // a client that pipelines without reading
+				return
+			}
+			c.in = append(c.in, data...)
+			data = c.in
+		}
+		if !c.busy {
+			l.serve(c, data)
+		}
+		if n < len(l.buf) && !hup || c.closed || c.ending || len(c.out) > 0 {
+			return
+		}
 	}
-	c.lastActive = l.now
-	data := l.buf[:n]
-	if len(c.in) > 0 || c.busy {
-		if len(c.in)+n > l.maxHeader+l.maxBody {
-			l.closeConn(c) // a client that pipelines without reading
-			return
-		}
-		c.in = append(c.in, data...)
-		if c.busy {
-			return
-		}
-		data = c.in
-	}
-	l.serve(c, data)
 }
 
 // serve answers the complete requests at the start of data, in order,
@@ -607,7 +634,7 @@ func (l *loop) write(c *conn, b []byte) {
 	if n < len(b) {
 		c.out = append(c.out[:0], b[n:]...)
 		c.writeStart = l.now
-		l.setEvents(c, syscall.EPOLLOUT)
+		l.setEvents(c, connOut)
 		return
 	}
 	if c.ending && !c.busy {
@@ -636,7 +663,7 @@ func (l *loop) flush(c *conn) {
 	if c.eof {
 		l.setEvents(c, 0)
 	} else {
-		l.setEvents(c, syscall.EPOLLIN|syscall.EPOLLRDHUP)
+		l.setEvents(c, connIn)
 	}
 }
 

@@ -432,3 +432,53 @@ func TestLocals(t *testing.T) {
 		t.Errorf("after Close the loops counted %d, want %d", got, want)
 	}
 }
+
+// Connections are edge-triggered: a burst of pipelined requests larger than
+// the loop's read buffer, some answered inline and some on goroutines, is
+// all read and answered in order, and the client's half-close after it is
+// seen (the connection closes) although no new event reports it.
+func TestPipelinedBurstThenHalfClose(t *testing.T) {
+	addr := start(t, &Server{Inline: text("inline"), InlinePaths: []string{"/"}, Handler: text("goroutine"), Loops: 1})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	const n = 3000 // about 130 KB of requests: two reads of 64 KB and more
+	var req strings.Builder
+	for i := 0; i < n; i++ {
+		if i%500 == 499 {
+			req.WriteString("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+		} else {
+			req.WriteString("GET /?i=" + strings.Repeat("0", 10) + " HTTP/1.1\r\nHost: x\r\n\r\n")
+		}
+	}
+	sent := make(chan error, 1)
+	go func() {
+		_, err := io.WriteString(c, req.String())
+		c.(*net.TCPConn).CloseWrite()
+		sent <- err
+	}()
+	br := bufio.NewReader(c)
+	for i := 0; i < n; i++ {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("answer %d: %v", i, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		want := "inline"
+		if i%500 == 499 {
+			want = "goroutine"
+		}
+		if string(b) != want {
+			t.Fatalf("answer %d: %q, want %q", i, b, want)
+		}
+	}
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	if rest, err := io.ReadAll(br); err != nil || len(rest) > 0 {
+		t.Errorf("after the last answer: %q, %v; want the connection closed", rest, err)
+	}
+}

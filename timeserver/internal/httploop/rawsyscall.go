@@ -7,14 +7,16 @@ import (
 	"unsafe"
 )
 
-// rawRead, rawWrite and rawEpollWait are read(2), write(2) and epoll_wait(2)
+// rawRead, rawWrite and rawEpollWait are recv(2), send(2) and epoll_wait(2)
 // made without the scheduler hand-off that syscall.Read and its kind do
 // around every call for calls that might block. Reads and writes cannot
 // block here (the sockets are non-blocking); epoll_wait blocks for at most
 // msec milliseconds, which only a loop with a spare P asks for (see
-// loop.wait).
+// loop.wait). recvfrom and sendto go to the socket directly, where read and
+// write first pass through the file layer; MSG_NOSIGNAL makes a write to a
+// reset connection fail with EPIPE instead of raising SIGPIPE.
 func rawRead(fd int, b []byte) (int, error) {
-	n, _, errno := syscall.RawSyscall(syscall.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
+	n, _, errno := syscall.RawSyscall6(syscall.SYS_RECVFROM, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)), 0, 0, 0)
 	if errno != 0 {
 		return -1, errno
 	}
@@ -22,7 +24,7 @@ func rawRead(fd int, b []byte) (int, error) {
 }
 
 func rawWrite(fd int, b []byte) (int, error) {
-	n, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
+	n, _, errno := syscall.RawSyscall6(syscall.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)), syscall.MSG_NOSIGNAL, 0, 0)
 	if errno != 0 {
 		return -1, errno
 	}
