@@ -48,16 +48,12 @@ func main() {
 		<-ctx.Done()
 		stop()
 	}()
-	// One event loop per core the process may use, and one P more than
-	// that for everything else, so that the loops can wait for events
-	// without handing their P back (see httploop.Server.Loops).
-	eventLoops = runtime.GOMAXPROCS(0)
-	runtime.GOMAXPROCS(eventLoops + 1)
+	eventLoops = runtime.GOMAXPROCS(0) // the cores the process may use
 	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
 }
 
-// eventLoops is how many loops the event-loop server runs; 0 (in tests)
-// means its default, GOMAXPROCS.
+// eventLoops is how many loops the event-loop server runs, one per core;
+// 0 (in tests) means httploop's default, GOMAXPROCS loops and no spare P.
 var eventLoops int
 
 // parseFlags reads the command line; PORT in the environment is used when
@@ -215,6 +211,12 @@ func serve(ctx context.Context, ln net.Listener, a *app, h http.Handler, cfg con
 	kind := cfg.httpServer
 	if kind == "" {
 		kind = defaultHTTPServer
+	}
+	if kind == serverEventLoop && eventLoops > 0 {
+		// One P more than there are loops, for everything else, so that
+		// a busy loop can wait for events without handing its P back to
+		// the scheduler (see httploop.Server.Loops).
+		runtime.GOMAXPROCS(eventLoops + 1)
 	}
 	srv := newHTTPServer(kind, a, h, log)
 	if loops, ok := srv.(*httploop.Server); ok {
