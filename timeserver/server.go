@@ -135,7 +135,7 @@ func (a *app) startDraining() {
 }
 
 func (a *app) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
+	start := httploop.Now(w) // time.Now, cheaper on the event loop
 	m := a.metrics
 	// On an event loop, counts go to the loop's own plain fields. The
 	// in-flight gauge is for requests on goroutines: the loop's handlers

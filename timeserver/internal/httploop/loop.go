@@ -128,6 +128,7 @@ func newLoop(s *Server, lfd int) (*loop, error) {
 		l.local = s.NewLocal()
 		l.w.local = l.local
 	}
+	l.w.loopNow = &l.now
 	l.req = http.Request{Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, URL: &l.url,
 		Header: http.Header{}, Body: http.NoBody}
 	if err := l.ctl(syscall.EPOLL_CTL_ADD, l.wakeR, syscall.EPOLLIN); err != nil {

@@ -482,3 +482,49 @@ func TestPipelinedBurstThenHalfClose(t *testing.T) {
 		t.Errorf("after the last answer: %q, %v; want the connection closed", rest, err)
 	}
 }
+
+// Now, given an inline handler's writer, is the current time: between two
+// time.Now calls around it, by the monotonic clock and, within a
+// millisecond, by the wall clock.
+func TestNowOnTheLoop(t *testing.T) {
+	var onLoop, plain atomic.Bool
+	bad := make(chan string, 10)
+	report := func(msg string) {
+		select {
+		case bad <- msg:
+		default: // enough said; never block the loop
+		}
+	}
+	check := func(w http.ResponseWriter) {
+		before := time.Now()
+		now := Now(w)
+		after := time.Now()
+		if now.Before(before) || now.After(after) {
+			report("monotonic: " + before.String() + " " + now.String() + " " + after.String())
+		}
+		if d := now.Round(0).Sub(before.Round(0)); d < -time.Millisecond || d > time.Millisecond+after.Sub(before) {
+			report("wall clock off by " + d.String())
+		}
+		_, isLoop := w.(*responseWriter)
+		if isLoop && w.(*responseWriter).loopNow != nil {
+			onLoop.Store(true)
+		} else {
+			plain.Store(true)
+		}
+	}
+	inline := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { check(w); io.WriteString(w, "ok") })
+	addr := start(t, &Server{Inline: inline, InlinePaths: []string{"/"}, Handler: inline})
+	c, br := dial(t, addr)
+	for i := 0; i < 5; i++ {
+		time.Sleep(20 * time.Millisecond) // the loop's last reading grows old
+		roundTrip(t, c, br, "/")
+		roundTrip(t, c, br, "/goroutine")
+	}
+	close(bad)
+	for msg := range bad {
+		t.Error(msg)
+	}
+	if !onLoop.Load() || !plain.Load() {
+		t.Errorf("checked on the loop: %v, off it: %v", onLoop.Load(), plain.Load())
+	}
+}

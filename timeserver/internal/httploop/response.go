@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // responseWriter buffers a whole response: the handlers this server runs
@@ -23,7 +24,8 @@ type responseWriter struct {
 	heads    [4]head
 	nextHead int
 
-	local any // the loop's NewLocal value; nil off the loop
+	local   any        // the loop's NewLocal value; nil off the loop
+	loopNow *time.Time // the loop's last clock reading; nil off the loop
 }
 
 // head is a status line and header block as appendResponse wrote it, with
