@@ -63,8 +63,21 @@ command -v wrk >/dev/null || missing+=(wrk)
 command -v taskset >/dev/null || missing+=(taskset)
 if ((${#missing[@]})) && [[ $INSTALL == 1 && $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
 	echo "installing ${missing[*]} from Debian's packages (apt-get)..."
+	# Debian's nginx package starts a system nginx on port 80 when it is
+	# installed; policy-rc.d answering 101 ("not allowed") stops that, as
+	# container images do. Ours is removed again after.
+	policy=
+	if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+		policy=/usr/sbin/policy-rc.d
+		printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy"
+	fi
+	installed=0
 	if DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null &&
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx wrk util-linux >/dev/null; then
+		installed=1
+	fi
+	[[ -z $policy ]] || rm -f "$policy"
+	if ((installed)); then
 		missing=()
 		command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || missing+=(nginx)
 		command -v wrk >/dev/null || missing+=(wrk)
