@@ -468,3 +468,26 @@ func TestTimeCacheMatchesFreshAnswers(t *testing.T) {
 		}
 	}
 }
+
+// The identity found after the server has started shows in the very next
+// answers of a loop that has already answered without it (and has its
+// header block and the second's answer cached).
+func TestIdentityArrivingWhileServing(t *testing.T) {
+	a, srv := newTestApp(t)
+	for i := 0; i < 3; i++ {
+		resp, body := get(t, srv.URL, "/api/time?tz=Asia/Seoul")
+		if resp.Header.Get(hdrInstance) != "" || strings.Contains(body, "servedBy") {
+			t.Fatalf("identity before it is known: %v %s", resp.Header, body)
+		}
+	}
+	a.setIdentity(imds.Identity{InstanceID: "i-0abc", AvailabilityZone: "ap-northeast-2a"})
+	for _, path := range []string{"/api/time?tz=Asia/Seoul", "/healthz"} {
+		resp, body := get(t, srv.URL, path)
+		if resp.Header.Get(hdrInstance) != "i-0abc" || resp.Header.Get(hdrAZ) != "ap-northeast-2a" {
+			t.Errorf("%s: headers %v", path, resp.Header)
+		}
+		if strings.HasPrefix(path, "/api/") && !strings.Contains(body, `"servedBy":{"instanceId":"i-0abc","availabilityZone":"ap-northeast-2a"}}`) {
+			t.Errorf("%s: body %s", path, body)
+		}
+	}
+}
