@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -31,6 +32,7 @@ func (lf *ladderFlags) addRungs(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.StringVar(&lf.o.DNSName, "dns-name", "", "DNS name to publish, e.g. api.whatisthetime.com (config dns.name; required by the dns rung)")
 	fl.Int64Var(&lf.o.TTL, "ttl", 60, "TTL of the A record, 1..86400 seconds; clients may keep a removed address this long")
+	fl.DurationVar(&lf.o.DNSDrain, "dns-drain", 0, "alb: how long the public instances keep serving after DNS moves to the load balancer, for clients that cached their addresses (default: the old record's TTL; 0s retires them at once, and those clients fail for up to the TTL)")
 	fl.StringVar(&lf.o.RecordType, "record-type", "alias", "how DNS points at the load balancer: alias (A alias) or cname (not at a zone apex)")
 	fl.IntVar(&lf.o.AZs, "azs", 0, "multi-az: number of AZs to span (default up to 3)")
 	fl.Int32Var(&lf.o.Min, "min", 0, "Auto Scaling group minimum size (default: derived from today's fleet)")
@@ -64,6 +66,12 @@ func validateOptions(o *ladder.Options, changed func(name string) bool) error {
 	}
 	if changed("ttl") && (o.TTL < 1 || o.TTL > 86400) {
 		return cmdutil.Usagef("pass a TTL between 1 and 86400 seconds (60 is a good start)", "--ttl %d is out of range", o.TTL)
+	}
+	if changed("dns-drain") {
+		if o.DNSDrain < 0 || o.DNSDrain > 48*time.Hour {
+			return cmdutil.Usagef("pass a duration such as --dns-drain 5m, or 0s to skip the wait", "--dns-drain %s is out of range (0s to 48h)", o.DNSDrain)
+		}
+		o.DNSDrainSet = true
 	}
 	switch o.RecordType {
 	case "alias", "cname":
