@@ -183,7 +183,16 @@ func (e *Env) tagDrain(ctx context.Context, d time.Duration, keepLonger bool) er
 // tagRetireAfter records when the instances may go: the switch is served
 // everywhere now, and clients may hold the old answer for the drain.
 func (e *Env) tagRetireAfter(ctx context.Context, d time.Duration) error {
-	return e.tagInstances(ctx, ids(liveRetiring(e.State)), observe.TagRetireAfter, time.Now().Add(d).UTC().Format(time.RFC3339))
+	return e.tagInstances(ctx, ids(liveRetiring(e.State)), observe.TagRetireAfter, retireStamp(time.Now().Add(d)))
+}
+
+// retireStamp writes a moment in whole seconds (RFC 3339), rounded up: a
+// drain may end late, never early.
+func retireStamp(t time.Time) string {
+	if r := t.Truncate(time.Second); !r.Equal(t) {
+		t = r.Add(time.Second)
+	}
+	return t.UTC().Format(time.RFC3339)
 }
 
 func (e *Env) tagInstances(ctx context.Context, ids []string, key, value string) error {
@@ -222,7 +231,7 @@ func (e *Env) drainOldAddresses(ctx context.Context, x *plan.Exec, pub publicati
 		if err := e.tagInstances(ctx, ids(live), observe.TagDNSDrain, dr.wait.String()); err != nil {
 			return err
 		}
-		if err := e.tagInstances(ctx, ids(live), observe.TagRetireAfter, dr.until.UTC().Format(time.RFC3339)); err != nil {
+		if err := e.tagInstances(ctx, ids(live), observe.TagRetireAfter, retireStamp(dr.until)); err != nil {
 			return err
 		}
 	}
