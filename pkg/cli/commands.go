@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"regexp"
 	"strings"
@@ -124,6 +125,7 @@ func (lf *ladderFlags) validateLaunch() error {
 
 func newUpCmd(f *Factory) *cobra.Command {
 	lf := &ladderFlags{}
+	var wait time.Duration
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Create the app at stage single: one instance answering on a public address",
@@ -133,10 +135,18 @@ fetch the time server later without a NAT gateway), a security group with
 tcp/80 from anywhere and no SSH, and one instance (IMDSv2 required, encrypted
 root volume) that installs the time server at boot.
 
-Running it again changes nothing; after an interruption it finishes the job.`,
+Running it again changes nothing; after an interruption it finishes the job.
+
+up returns once EC2 says the instance runs; the time server answers a little
+later, once the boot script has installed and started it. --wait waits for
+that too: it asks GET /healthz on the instance's public address every second
+(progress on stderr) and fails, saying what to check, if nothing answers in
+time. Against the emulator this needs its data plane (docs/emulator.md).`,
 		Example: `  wtt up
   wtt up --instance-type t3.small --dry-run
-  wtt up --yes -o json`,
+  wtt up --yes -o json
+  wtt up --yes --wait          # and wait (up to 5m) until the time server answers
+  wtt up --yes --wait=90s`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dr, err := parseDryRun(lf.dryRun)
@@ -146,7 +156,15 @@ Running it again changes nothing; after an interruption it finishes the job.`,
 			if err := lf.validateLaunch(); err != nil {
 				return err
 			}
+			if err := validateUpWait(cmd, wait, dr); err != nil {
+				return err
+			}
+			var after func(ctx context.Context, e *ladder.Env) error
+			if cmd.Flags().Changed("wait") {
+				after = func(ctx context.Context, e *ladder.Env) error { return f.waitAnswering(ctx, e, wait) }
+			}
 			return f.apply(cmd, applyRequest{
+				After:    after,
 				Opts:     lf.o,
 				DryRun:   dr,
 				PreCheck: allChecks(instanceTypeCheck(lf.o.InstanceType), amiCheck(lf.o.AMI)),
@@ -158,6 +176,7 @@ Running it again changes nothing; after an interruption it finishes the job.`,
 	}
 	lf.addLaunch(cmd)
 	addDryRunFlag(cmd, &lf.dryRun)
+	addUpWaitFlag(cmd, &wait)
 	return cmd
 }
 
