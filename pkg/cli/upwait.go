@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -81,8 +82,10 @@ func (f *Factory) waitAnswering(ctx context.Context, e *ladder.Env, timeout time
 	start := time.Now()
 	deadline := start.Add(timeout)
 	fmt.Fprintf(f.IO.ErrOut, "Waiting up to %s for the time server to answer at %s\n", timeout, strings.Join(urls, ", "))
-	w := f.IO.StartWait("waiting for " + strings.Join(urls, ", "))
-	defer w.Stop()
+	waiter := f.IO.StartWait("waiting for " + strings.Join(urls, ", "))
+	var once sync.Once
+	stop := func() { once.Do(waiter.Stop) }
+	defer stop()
 	pending := map[string]string{} // URL -> what its last attempt got
 	for _, u := range urls {
 		pending[u] = "not asked yet"
@@ -99,17 +102,17 @@ func (f *Factory) waitAnswering(ctx context.Context, e *ladder.Env, timeout time
 			}
 		}
 		if len(pending) == 0 {
-			w.Stop()
+			stop()
 			fmt.Fprintf(f.IO.ErrOut, "The time server answers (after %s).\n", time.Since(start).Round(100*time.Millisecond))
 			return nil
 		}
 		if time.Now().Add(upWaitPoll).After(deadline) {
-			w.Stop()
+			stop()
 			return upWaitTimeout(e.State, timeout, pending)
 		}
 		select {
 		case <-ctx.Done():
-			w.Stop()
+			stop()
 			return fmt.Errorf("stopped waiting for the time server: %w", ctx.Err())
 		case <-time.After(upWaitPoll):
 		}
