@@ -78,7 +78,7 @@ func listsAddresses(d *observe.DNS) bool {
 func recordedDrain(insts []observe.Instance) time.Duration {
 	var d time.Duration
 	for _, i := range insts {
-		d = max(d, i.DNSDrain)
+		d = max(d, i.DNSDrain())
 	}
 	return d
 }
@@ -173,7 +173,7 @@ func drainStep(s *observe.State, pub publication, dr drain) *plan.Step {
 func (e *Env) tagDrain(ctx context.Context, d time.Duration, keepLonger bool) error {
 	var todo []string
 	for _, i := range liveRetiring(e.State) {
-		if i.DNSDrain != d && (!keepLonger || i.DNSDrain < d) {
+		if i.DNSDrain() != d && (!keepLonger || i.DNSDrain() < d) {
 			todo = append(todo, i.ID)
 		}
 	}

@@ -331,7 +331,7 @@ func TestPlanALBDNSDrainShorterThanTheTTLWarns(t *testing.T) {
 func TestPlanALBDrainResumesFromTheTags(t *testing.T) {
 	switched := func(retireAfter time.Time) *observe.State {
 		s := albHalfBuilt()
-		s.Instances[0].DNSDrain, s.Instances[0].RetireAfter = 5*time.Minute, retireAfter
+		s.Instances[0].DNSDrainSeconds, s.Instances[0].RetireAfter = 300, retireAfter
 		s.DNS = &observe.DNS{ZoneID: "Z1", ZoneName: "example.com", Name: "api.example.com", Type: "A", AliasTarget: s.LoadBalancer.DNSName}
 		return s
 	}

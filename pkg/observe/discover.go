@@ -381,7 +381,7 @@ func instanceFrom(in ec2types.Instance) Instance {
 		Spot:       in.InstanceLifecycle == ec2types.InstanceLifecycleTypeSpot,
 	}
 	if d, err := time.ParseDuration(tags[TagDNSDrain]); err == nil && d > 0 {
-		i.DNSDrain = d
+		i.DNSDrainSeconds = int64(d.Round(time.Second) / time.Second)
 	}
 	if t, err := time.Parse(time.RFC3339, tags[TagRetireAfter]); err == nil {
 		i.RetireAfter = t

@@ -102,13 +102,16 @@ type Instance struct {
 	LaunchTime     time.Time `json:"launchTime,omitempty"`
 	// Spot instances can be reclaimed by AWS with two minutes' notice.
 	Spot bool `json:"spot,omitempty"`
-	// DNSDrain and RetireAfter are the alb rung's record of a DNS switch
-	// (tags TagDNSDrain and TagRetireAfter): how long the instance must
-	// keep serving clients that cached its address, and the moment it may
-	// go. Zero when not tagged.
-	DNSDrain    time.Duration `json:"-"`
-	RetireAfter time.Time     `json:"retireAfter,omitzero"`
+	// DNSDrainSeconds and RetireAfter are the alb rung's record of a DNS
+	// switch (tags TagDNSDrain and TagRetireAfter): how long the instance
+	// must keep serving clients that cached its address, and the moment it
+	// may go. Zero when not tagged.
+	DNSDrainSeconds int64     `json:"dnsDrainSeconds,omitempty"`
+	RetireAfter     time.Time `json:"retireAfter,omitzero"`
 }
+
+// DNSDrain is DNSDrainSeconds as a duration.
+func (i Instance) DNSDrain() time.Duration { return time.Duration(i.DNSDrainSeconds) * time.Second }
 
 // Live reports whether the instance counts toward the fleet.
 func (i Instance) Live() bool { return i.State == "pending" || i.State == "running" }
