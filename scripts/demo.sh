@@ -39,7 +39,7 @@ say() { printf '\n%s==> %s%s\n' "$bold" "$*" "$plain"; }
 run() { printf '$ wtt %s\n' "$*"; "$wtt" "$@"; }
 
 say "1. One t2.micro answers \"what time is it?\""
-run up --yes
+run up --yes --wait=2m
 run status
 
 say "The plan for the load balancer rung, before anything changes"
