@@ -221,6 +221,13 @@ func TestBadInput(t *testing.T) {
 		{name: "a second name for a published app (dns)", app: b, args: []string{"migrate", "--to=dns", "--dns-name", "www.elsewhere.com", "--yes"}, problem: `already published as ` + regexp.QuoteMeta(bName)},
 		{name: "a second name for a published app (alb)", app: b, args: []string{"migrate", "--to=alb", "--dns-name", "www.elsewhere.com", "--dry-run"}, problem: `the app is published as ` + regexp.QuoteMeta(bName)},
 		{name: "unknown record type", app: a, args: []string{"migrate", "--to=alb", "--record-type", "txt", "--yes"}, problem: `unknown --record-type "txt"`},
+		{name: "--dns-drain negative", app: b, args: []string{"migrate", "--to=alb", "--dns-drain", "-1s", "--yes"}, problem: `--dns-drain -1s is out of range`},
+		{name: "--dns-drain not a duration", app: b, args: []string{"migrate", "--to=alb", "--dns-drain", "300", "--yes"}, problem: `invalid argument "300" for "--dns-drain"`},
+
+		// up --wait
+		{name: "up --wait not a duration", app: a, args: []string{"up", "--wait=soon", "--yes"}, problem: `invalid argument "soon" for "--wait"`},
+		{name: "up --wait=0s", app: a, args: []string{"up", "--wait=0s", "--yes"}, problem: `--wait=0s is out of range`},
+		{name: "up --wait with --dry-run", app: a, args: []string{"up", "--wait", "--dry-run"}, problem: `a dry run creates nothing`},
 
 		// app names
 		{name: "app name in uppercase", app: a, args: []string{"status", "--app", "BadApp"}, problem: `app name "BadApp" is not valid`},

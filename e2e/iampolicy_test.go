@@ -168,8 +168,8 @@ func ladderWalk(one, boot, jump *wttApp, ami, newServer string) []walkStep {
 		s(one, "scale", "--vertical", "t2.micro", "--yes"),
 		s(one, "scale", "--horizontal", "1", "--yes"), // eip: terminate, release
 		s(one, "plan", "--to=dns", "--dns-name", name),
-		s(one, "migrate", "--to=dns", "--dns-name", name, "--ttl", "300", "--yes"),
-		s(one, "scale", "--horizontal", "2", "--yes"), // dns: launch, update the record
+		s(one, "migrate", "--to=dns", "--dns-name", name, "--ttl", "3", "--yes"), // the alb rung drains for the TTL
+		s(one, "scale", "--horizontal", "2", "--yes"),                            // dns: launch, update the record
 		s(one, "scale", "--horizontal", "1", "--yes"),
 		s(one, "plan", "--to=alb"),
 		s(one, "migrate", "--to=alb", "--yes"),

@@ -48,7 +48,7 @@ func TestNothingLeaks(t *testing.T) {
 	wtt("up", "--yes")
 	wtt("migrate", "--to=eip", "--yes")
 	wtt("scale", "--horizontal", "2", "--yes")
-	wtt("migrate", "--to=dns", "--dns-name", "api.leakcheck.com", "--yes")
+	wtt("migrate", "--to=dns", "--dns-name", "api.leakcheck.com", "--ttl", "2", "--yes") // the alb rung drains for the TTL
 	wtt("migrate", "--to=reserved", "--max-upfront", "0", "--yes")
 	during := everything(ctx, t, cfg)
 	if during["instance"] == 0 || during["load-balancer"] == 0 || during["auto-scaling-group"] == 0 || during["hosted-zone"] == 0 {

@@ -67,7 +67,8 @@ func ladderCommands(app string) []rungCommand {
 		{"scale-vertical-single", []string{"scale", "--vertical", "t3.small"}},
 		{"eip", []string{"migrate", "--to=eip"}},
 		{"scale-out-eip", []string{"scale", "--horizontal", "2"}},
-		{"dns", []string{"migrate", "--to=dns", "--dns-name", "api." + app + ".example.com"}},
+		// A short TTL: the alb rung keeps the public instances serving that long after the switch.
+		{"dns", []string{"migrate", "--to=dns", "--dns-name", "api." + app + ".example.com", "--ttl", "3"}},
 		{"scale-in-dns", []string{"scale", "--horizontal", "1"}},
 		{"alb", []string{"migrate", "--to=alb"}},
 		{"asg", []string{"migrate", "--to=asg"}},

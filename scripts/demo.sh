@@ -39,7 +39,7 @@ say() { printf '\n%s==> %s%s\n' "$bold" "$*" "$plain"; }
 run() { printf '$ wtt %s\n' "$*"; "$wtt" "$@"; }
 
 say "1. One t2.micro answers \"what time is it?\""
-run up --yes
+run up --yes --wait=2m
 run status
 
 say "The plan for the load balancer rung, before anything changes"
@@ -58,10 +58,10 @@ run scale --horizontal 3 --yes "${probe[@]}"
 run status
 
 say "5. Route 53: publish api.whatisthetime.com, drop the Elastic IPs"
-run migrate --to=dns --dns-name api.whatisthetime.com --ttl 300 --yes "${probe[@]}"
+run migrate --to=dns --dns-name api.whatisthetime.com --ttl 45 --yes "${probe[@]}"
 run status
 
-say "6. An Application Load Balancer in front; instances become private"
+say "6. An Application Load Balancer in front; instances become private (the old ones serve out the 45 s TTL first)"
 run migrate --to=alb --yes "${probe[@]}"
 run status
 

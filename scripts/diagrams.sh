@@ -48,7 +48,7 @@ draw single "One t2.micro on a public address, reachable from anywhere on tcp/80
 draw eip "Three instances, each with its own Elastic IP: clients must know every address (at most 5 per region)."
 "$wtt" migrate --to=dns --dns-name api.whatisthetime.com --ttl 3600 --yes >/dev/null
 draw dns "A Route 53 A record lists the instances' addresses; a removed one lingers in clients for the TTL."
-"$wtt" migrate --to=alb --yes >/dev/null
+"$wtt" migrate --to=alb --dns-drain=0s --yes >/dev/null # no hour-long wait for resolvers: only the pictures matter
 draw alb "A load balancer in front, with health checks; the instances are private, admitted only from its security group."
 "$wtt" migrate --to=asg --yes >/dev/null
 draw asg "An Auto Scaling group owns the instances and replaces the ones that fail."

@@ -65,6 +65,9 @@ type applyRequest struct {
 	PreCheck func(ctx context.Context, e *ladder.Env) error
 	// Probe, when on, measures what users see while the plan runs.
 	Probe *probeFlags
+	// After, when set, runs once the plan has run (or had nothing to do),
+	// with the state observed last: `up --wait` waits for the app there.
+	After func(ctx context.Context, e *ladder.Env) error
 }
 
 // apply is the one path every mutating command takes: observe, plan, print,
@@ -139,11 +142,17 @@ func (f *Factory) apply(cmd *cobra.Command, req applyRequest) error {
 		}
 		return nil
 	}
+	after := func(err error) error {
+		if err != nil || req.After == nil {
+			return err
+		}
+		return req.After(cmd.Context(), e)
+	}
 	if p.Empty() {
 		if structured {
-			return f.printResult(ctx, e, p, true)
+			return after(f.printResult(ctx, e, p, true))
 		}
-		return nil
+		return after(nil)
 	}
 	if err := f.confirm(p); err != nil {
 		return err
@@ -170,7 +179,7 @@ func (f *Factory) apply(cmd *cobra.Command, req applyRequest) error {
 		}
 		p = fresh
 		if p.Empty() {
-			return f.printResult(ctx, e, p, true)
+			return after(f.printResult(ctx, e, p, true))
 		}
 	}
 
@@ -188,7 +197,7 @@ func (f *Factory) apply(cmd *cobra.Command, req applyRequest) error {
 		return err
 	}
 	f.printProbe(report, !structured)
-	return nil
+	return after(nil)
 }
 
 // confirm asks on a terminal and insists on --yes elsewhere, for any plan

@@ -1,9 +1,11 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -31,6 +33,7 @@ func (lf *ladderFlags) addRungs(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.StringVar(&lf.o.DNSName, "dns-name", "", "DNS name to publish, e.g. api.whatisthetime.com (config dns.name; required by the dns rung)")
 	fl.Int64Var(&lf.o.TTL, "ttl", 60, "TTL of the A record, 1..86400 seconds; clients may keep a removed address this long")
+	fl.DurationVar(&lf.o.DNSDrain, "dns-drain", 0, "alb: how long the public instances keep serving after DNS moves to the load balancer, for clients that cached their addresses (default: the old record's TTL; 0s retires them at once, and those clients fail for up to the TTL)")
 	fl.StringVar(&lf.o.RecordType, "record-type", "alias", "how DNS points at the load balancer: alias (A alias) or cname (not at a zone apex)")
 	fl.IntVar(&lf.o.AZs, "azs", 0, "multi-az: number of AZs to span (default up to 3)")
 	fl.Int32Var(&lf.o.Min, "min", 0, "Auto Scaling group minimum size (default: derived from today's fleet)")
@@ -64,6 +67,12 @@ func validateOptions(o *ladder.Options, changed func(name string) bool) error {
 	}
 	if changed("ttl") && (o.TTL < 1 || o.TTL > 86400) {
 		return cmdutil.Usagef("pass a TTL between 1 and 86400 seconds (60 is a good start)", "--ttl %d is out of range", o.TTL)
+	}
+	if changed("dns-drain") {
+		if o.DNSDrain < 0 || o.DNSDrain > 48*time.Hour {
+			return cmdutil.Usagef("pass a duration such as --dns-drain 5m, or 0s to skip the wait", "--dns-drain %s is out of range (0s to 48h)", o.DNSDrain)
+		}
+		o.DNSDrainSet = true
 	}
 	switch o.RecordType {
 	case "alias", "cname":
@@ -116,6 +125,7 @@ func (lf *ladderFlags) validateLaunch() error {
 
 func newUpCmd(f *Factory) *cobra.Command {
 	lf := &ladderFlags{}
+	var wait time.Duration
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Create the app at stage single: one instance answering on a public address",
@@ -125,10 +135,18 @@ fetch the time server later without a NAT gateway), a security group with
 tcp/80 from anywhere and no SSH, and one instance (IMDSv2 required, encrypted
 root volume) that installs the time server at boot.
 
-Running it again changes nothing; after an interruption it finishes the job.`,
+Running it again changes nothing; after an interruption it finishes the job.
+
+up returns once EC2 says the instance runs; the time server answers a little
+later, once the boot script has installed and started it. --wait waits for
+that too: it asks GET /healthz on the instance's public address every second
+(progress on stderr) and fails, saying what to check, if nothing answers in
+time. Against the emulator this needs its data plane (docs/emulator.md).`,
 		Example: `  wtt up
   wtt up --instance-type t3.small --dry-run
-  wtt up --yes -o json`,
+  wtt up --yes -o json
+  wtt up --yes --wait          # and wait (up to 5m) until the time server answers
+  wtt up --yes --wait=90s`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dr, err := parseDryRun(lf.dryRun)
@@ -138,7 +156,15 @@ Running it again changes nothing; after an interruption it finishes the job.`,
 			if err := lf.validateLaunch(); err != nil {
 				return err
 			}
+			if err := validateUpWait(cmd, wait, dr); err != nil {
+				return err
+			}
+			var after func(ctx context.Context, e *ladder.Env) error
+			if cmd.Flags().Changed("wait") {
+				after = func(ctx context.Context, e *ladder.Env) error { return f.waitAnswering(ctx, e, wait) }
+			}
 			return f.apply(cmd, applyRequest{
+				After:    after,
 				Opts:     lf.o,
 				DryRun:   dr,
 				PreCheck: allChecks(instanceTypeCheck(lf.o.InstanceType), amiCheck(lf.o.AMI)),
@@ -150,6 +176,7 @@ Running it again changes nothing; after an interruption it finishes the job.`,
 	}
 	lf.addLaunch(cmd)
 	addDryRunFlag(cmd, &lf.dryRun)
+	addUpWaitFlag(cmd, &wait)
 	return cmd
 }
 

@@ -98,7 +98,6 @@ func (f *Factory) newProbeRun(pf *probeFlags, e *ladder.Env, p *plan.Plan) (*pro
 	if err != nil {
 		return nil, cmdutil.Usagef("", "--probe: %v", err)
 	}
-	pr.PlanWarnings(p.Warnings)
 	fmt.Fprintf(f.IO.ErrOut, "Probe: %s.\n", pr.Describe())
 	return &probeRun{e: e, p: pr}, nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/whatsthetime/wtt/pkg/cmdutil"
 	"github.com/whatsthetime/wtt/pkg/names"
@@ -82,16 +83,22 @@ func planALB(s *observe.State, o Options) ([]*plan.Step, []string, error) {
 		add(st)
 		warnings = append(warnings, warn...)
 	}
+	dr := planDrain(s, o, pub, time.Now())
 	if pub.name != "" {
 		if st := lowerTTLStep(s, pub); st != nil {
 			add(st)
 		}
 		if !albRecordReady(s, pub) {
-			add(cutoverStep(s, pub))
+			add(cutoverStep(s, pub, dr))
 		}
 	}
+	if dr.wait > 0 && (dr.until.IsZero() || time.Now().Before(dr.until)) {
+		st := drainStep(s, pub, dr)
+		add(st)
+		st.DowntimeNote = "none: clients holding the old addresses still reach the old instances, which keep serving"
+	}
 	if len(retiringFleet(s)) > 0 || len(s.EIPs) > 0 {
-		add(retireStep(s, pub))
+		add(retireStep(s, pub, dr))
 	}
 	if pub.name == "" && len(steps) > 0 {
 		warnings = append(warnings, "no --dns-name given: clients must use the load balancer's own DNS name (`wtt status` shows it); "+
@@ -333,7 +340,7 @@ func albFleetStep(s *observe.State, o Options) (*plan.Step, []string) {
 	}, warnings
 }
 
-func retireStep(s *observe.State, pub publication) *plan.Step {
+func retireStep(s *observe.State, pub publication, dr drain) *plan.Step {
 	old := retiringFleet(s)
 	var ids []string
 	for _, i := range old {
@@ -343,18 +350,26 @@ func retireStep(s *observe.State, pub publication) *plan.Step {
 	if len(s.EIPs) > 0 {
 		resource += fmt.Sprintf(" and %d Elastic IP(s)", len(s.EIPs))
 	}
+	detail := "after DNS points at the load balancer: out of the target group if registered, terminated, addresses released"
+	if dr.wait > 0 {
+		detail = "after DNS points at the load balancer and resolvers had time to drop the old addresses: out of the target group if registered, terminated, addresses released"
+	}
 	st := &plan.Step{
-		Action: plan.Delete, Resource: resource,
-		Detail: "after DNS points at the load balancer: out of the target group if registered, terminated, addresses released",
-		Calls:  retireCalls,
-		Do:     func(ctx context.Context, x *plan.Exec) error { return env(x).retirePublicFleet(ctx) },
+		Action: plan.Delete, Resource: resource, Detail: detail,
+		Calls: retireCalls,
+		Do:    func(ctx context.Context, x *plan.Exec) error { return env(x).retirePublicFleet(ctx) },
 	}
 	switch {
-	case pub.name != "" && s.DNS != nil && s.DNS.Type == "A" && s.DNS.AliasTarget == "" && len(s.DNS.Values) > 0:
-		st.Warnings = append(st.Warnings, fmt.Sprintf(
-			"resolvers that cached %s before the switch keep its old addresses for up to its TTL (%d s); those addresses stop answering when these instances are terminated",
-			pub.name, s.DNS.TTL))
+	case pub.name != "" && dr.ttl > 0:
+		if dr.stale() > 0 {
+			st.StaleFor = dr.stale()
+			st.Warnings = append(st.Warnings, fmt.Sprintf(
+				"resolvers that cached %s before the switch keep its old addresses for up to %s, and these instances go %s after it (--dns-drain %s): "+
+					"clients holding those addresses fail for up to %s; drop --dns-drain to wait the whole TTL",
+				pub.name, dr.ttl.Round(time.Second), dr.wait.Round(time.Second), dr.wait, dr.stale().Round(time.Second)))
+		}
 	case len(old) > 0 || len(s.EIPs) > 0:
+		st.StaleFor = plan.StaleUntilTold
 		st.Warnings = append(st.Warnings, "clients that reach the app by these instances' public or Elastic IP addresses lose them now; give them the load balancer's DNS name (or publish one with --dns-name)")
 	}
 	return st

@@ -93,25 +93,30 @@ func albRecordReady(s *observe.State, pub publication) bool {
 
 // lowerTTLStep shortens a long-lived A record before the switch, so that
 // resolvers asking from now on hold the old addresses for at most a
-// minute. Resolvers that asked earlier still hold them for the old TTL,
-// which the step's warning says.
+// minute. Resolvers that asked earlier still hold them for the old TTL:
+// the step records it on the instances (observe.TagDNSDrain), and the
+// drain after the switch waits it out.
 func lowerTTLStep(s *observe.State, pub publication) *plan.Step {
 	d := s.DNS
 	if d == nil || d.Type != "A" || d.AliasTarget != "" || len(d.Values) == 0 || d.TTL <= cutoverTTL || albRecordReady(s, pub) {
 		return nil
 	}
+	old := time.Duration(d.TTL) * time.Second
 	return &plan.Step{
 		Action: plan.Update, Resource: fmt.Sprintf("DNS record %s: TTL %d s -> %d s", pub.name, d.TTL, cutoverTTL),
-		Detail: "same addresses, shorter TTL, ahead of the switch to the load balancer",
-		Calls:  albRecordCalls,
-		Warnings: []string{fmt.Sprintf("on real AWS, one old TTL (%d s) should pass between this step and the switch, or resolvers that cached %s keep the old addresses after they stop answering; "+
-			"wtt does not wait: press Ctrl-C once when this step is done, wait %s, then run the same command again to continue",
-			d.TTL, pub.name, (time.Duration(d.TTL) * time.Second).String())},
-		Do: func(ctx context.Context, x *plan.Exec) error { return env(x).lowerRecordTTL(ctx, pub) },
+		Detail: fmt.Sprintf("same addresses, shorter TTL, ahead of the switch to the load balancer; the old TTL (%s) is recorded on the public instances (tag %s), which keep serving that long after the switch",
+			old, observe.TagDNSDrain),
+		Calls: albUnionCalls(albRecordCalls, drainCalls),
+		Do: func(ctx context.Context, x *plan.Exec) error {
+			if err := env(x).tagDrain(ctx, old, true); err != nil {
+				return err
+			}
+			return env(x).lowerRecordTTL(ctx, pub)
+		},
 	}
 }
 
-func cutoverStep(s *observe.State, pub publication) *plan.Step {
+func cutoverStep(s *observe.State, pub publication, dr drain) *plan.Step {
 	action, detail := plan.Update, "one change batch; "
 	if s.DNS == nil || s.DNS.Type == "" {
 		action = plan.Create
@@ -127,8 +132,26 @@ func cutoverStep(s *observe.State, pub publication) *plan.Step {
 	return &plan.Step{
 		Action: action, Resource: fmt.Sprintf("DNS record %s -> load balancer (%s)", pub.name, pub.describe()),
 		Detail: detail,
-		Calls:  albUnionCalls(zoneCalls, albRecordCalls),
-		Do:     func(ctx context.Context, x *plan.Exec) error { return env(x).pointRecordAtALB(ctx, pub) },
+		Calls:  albUnionCalls(zoneCalls, albRecordCalls, drainCalls),
+		Do: func(ctx context.Context, x *plan.Exec) error {
+			e := env(x)
+			// Record the drain on the instances before the switch (the old
+			// TTL is gone from DNS after it) and the moment they may go
+			// once every name server serves it.
+			drains := dr.wait > 0 && listsAddresses(e.State.DNS)
+			if drains {
+				if err := e.tagDrain(ctx, dr.wait, false); err != nil {
+					return err
+				}
+			}
+			if err := e.pointRecordAtALB(ctx, pub); err != nil {
+				return err
+			}
+			if drains {
+				return e.tagRetireAfter(ctx, dr.wait)
+			}
+			return nil
+		},
 	}
 }
 

@@ -270,19 +270,24 @@ func TestPlanALBFromDNSLowersTheTTLThenSwitches(t *testing.T) {
 		"+ 2 private instance(s) m5.large behind the load balancer",
 		"~ DNS record api.example.com: TTL 3600 s -> 60 s",
 		"~ DNS record api.example.com -> load balancer (alias A record)",
+		"… wait 1h0m0s (the TTL of api.example.com) for resolvers to drop the old addresses of api.example.com",
 		"- 2 public instance(s) i-1, i-2",
 	}
 	if !slices.Equal(res, want) {
 		t.Fatalf("steps:\n%s\nwant:\n%s", strings.Join(res, "\n"), strings.Join(want, "\n"))
 	}
-	if !albAnyContains(steps[4].Warnings, "one old TTL (3600 s) should pass") {
-		t.Errorf("TTL step warnings %q: want the old-TTL wait", steps[4].Warnings)
+	if !strings.Contains(steps[4].Detail, "the old TTL (1h0m0s) is recorded on the public instances") || len(steps[4].Warnings) > 0 {
+		t.Errorf("TTL step: %q %q: want the old TTL recorded, no warning", steps[4].Detail, steps[4].Warnings)
 	}
 	if !strings.Contains(steps[5].Detail, "UPSERT") {
 		t.Errorf("A values -> A alias must be an UPSERT: %q", steps[5].Detail)
 	}
-	if !albAnyContains(steps[6].Warnings, "TTL (3600 s)") {
-		t.Errorf("retire step warnings %q: want the cached addresses and the TTL", steps[6].Warnings)
+	if wait := steps[6]; !strings.Contains(wait.Detail, "i-1, i-2 keep serving") || !strings.Contains(wait.Detail, "they cost about $0.20") ||
+		!strings.HasPrefix(wait.DowntimeNote, "none") || wait.StaleFor != 0 || !slices.Contains(wait.Calls, "ec2:CreateTags") {
+		t.Errorf("drain step: %q %q stale %s %v", wait.Detail, wait.DowntimeNote, wait.StaleFor, wait.Calls)
+	}
+	if retire := steps[7]; len(retire.Warnings) > 0 || retire.StaleFor != 0 {
+		t.Errorf("retire step after the whole TTL: warnings %q, stale for %s; want none", retire.Warnings, retire.StaleFor)
 	}
 	p := mustReachALB(t, s, Options{})
 	if p.DNS.Type != "A" || p.DNS.AliasTarget != p.LoadBalancer.DNSName || p.DNS.ZoneID != "Z1" || len(p.DNS.Values) != 0 {
@@ -292,8 +297,70 @@ func TestPlanALBFromDNSLowersTheTTLThenSwitches(t *testing.T) {
 
 func TestPlanALBFromDNSWithShortTTLSkipsTheTTLStep(t *testing.T) {
 	steps, _ := mustPlanALB(t, albDNS(60), Options{})
-	if albAnyContains(albResources(steps), "TTL") {
+	if albAnyContains(albResources(steps), "DNS record api.example.com: TTL") {
 		t.Errorf("a 60 s TTL needs no lowering: %q", albResources(steps))
+	}
+}
+
+// --dns-drain shorter than the TTL (or 0s) retires the old instances while
+// clients may still hold their addresses: the retire step says so, in
+// words and in StaleFor, which --probe judges by.
+func TestPlanALBDNSDrainShorterThanTheTTLWarns(t *testing.T) {
+	for _, c := range []struct {
+		drain     time.Duration
+		waitStep  bool
+		staleFor  time.Duration
+		inWarning string
+	}{
+		{0, false, 300 * time.Second, "fail for up to 5m0s"},
+		{time.Minute, true, 240 * time.Second, "fail for up to 4m0s"},
+		{10 * time.Minute, true, 0, ""},
+	} {
+		steps, _ := mustPlanALB(t, albDNS(300), Options{DNSDrain: c.drain, DNSDrainSet: true})
+		retire := steps[len(steps)-1]
+		hasWait := slices.ContainsFunc(steps, func(s *plan.Step) bool { return s.Action == plan.Wait })
+		if hasWait != c.waitStep || retire.StaleFor != c.staleFor || (c.inWarning != "") != albAnyContains(retire.Warnings, c.inWarning) {
+			t.Errorf("--dns-drain %s: wait step %v, retire stale for %s, warnings %q; want %v, %s, %q",
+				c.drain, hasWait, retire.StaleFor, retire.Warnings, c.waitStep, c.staleFor, c.inWarning)
+		}
+	}
+}
+
+// A re-run after the switch waits only what the instances' tags say is
+// left, and nothing once that moment has passed.
+func TestPlanALBDrainResumesFromTheTags(t *testing.T) {
+	switched := func(retireAfter time.Time) *observe.State {
+		s := albHalfBuilt()
+		s.Instances[0].DNSDrainSeconds, s.Instances[0].RetireAfter = 300, retireAfter
+		s.DNS = &observe.DNS{ZoneID: "Z1", ZoneName: "example.com", Name: "api.example.com", Type: "A", AliasTarget: s.LoadBalancer.DNSName}
+		return s
+	}
+	at := time.Now().Add(3 * time.Minute).UTC().Truncate(time.Second)
+	steps, _ := mustPlanALB(t, switched(at), Options{})
+	want := []string{
+		"… wait until " + at.Format(time.RFC3339) + " (recorded on the instances when DNS moved) for resolvers to drop the old addresses of api.example.com",
+		"- 1 public instance(s) i-1",
+	}
+	if res := albResources(steps); !slices.Equal(res, want) {
+		t.Errorf("resumed: %q, want %q", res, want)
+	}
+	if steps, _ := mustPlanALB(t, switched(time.Now().Add(-time.Second)), Options{}); !slices.Equal(albResources(steps), want[1:]) {
+		t.Errorf("drain over: %q, want only the retirement", albResources(steps))
+	}
+	// --dns-drain counts from the same recorded switch: 1m after a switch
+	// 2m ago is over, and clients may hold the addresses 4m more.
+	steps, _ = mustPlanALB(t, switched(at), Options{DNSDrain: time.Minute, DNSDrainSet: true})
+	if res := albResources(steps); !slices.Equal(res, want[1:]) || steps[0].StaleFor != 4*time.Minute {
+		t.Errorf("shorter drain on a re-run: %q, stale for %s", res, steps[0].StaleFor)
+	}
+}
+
+// Without a published name, the retired instances' own addresses are the
+// way in; clients given them are lost until told the new one.
+func TestPlanALBWithoutANameLosesBareAddresses(t *testing.T) {
+	steps, _ := mustPlanALB(t, albSingle(), Options{})
+	if retire := steps[len(steps)-1]; retire.StaleFor != plan.StaleUntilTold {
+		t.Errorf("retire step stale for %s, want until told", retire.StaleFor)
 	}
 }
 
@@ -301,7 +368,7 @@ func TestPlanALBCNAMEReplacesTheARecordInOneBatch(t *testing.T) {
 	s := albDNS(60)
 	o := Options{RecordType: "cname"}
 	steps, _ := mustPlanALB(t, s, o)
-	cut := steps[len(steps)-2]
+	cut := steps[len(steps)-3]
 	if cut.Resource != "DNS record api.example.com -> load balancer (CNAME (TTL 60 s))" ||
 		!strings.Contains(cut.Detail, "the A record is deleted and the CNAME record created in the same batch") {
 		t.Errorf("cutover step: %q / %q", cut.Resource, cut.Detail)

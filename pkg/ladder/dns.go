@@ -398,6 +398,9 @@ func planDNS(s *observe.State, o Options) ([]*plan.Step, []string, error) {
 			Downtime: time.Duration(ttl) * time.Second,
 			DowntimeNote: fmt.Sprintf("the Elastic IPs stop answering at once; clients that resolved %s before the next step keep them for up to the TTL (%ds), "+
 				"plus the seconds until AWS assigns the new addresses; anyone using an Elastic IP directly loses it for good", name, ttl),
+			// resolvers hold the Elastic IPs for the TTL; anyone given one
+			// directly holds it until told the new address
+			StaleFor: plan.StaleUntilTold,
 			Warnings: []string{"released Elastic IPs cannot be got back: make sure nothing but " + name + " is used to reach the app"},
 			Do: func(ctx context.Context, x *plan.Exec) error {
 				return env(x).releaseEIPs(ctx, x, run)

@@ -71,8 +71,10 @@ func planEIP(s *observe.State, o Options) ([]*plan.Step, []string, error) {
 		Detail:       detail,
 		Calls:        eipCalls,
 		DowntimeNote: note,
-		Do:           func(ctx context.Context, x *plan.Exec) error { return env(x).ensureEIPs(ctx, x) },
-		Check:        func(ctx context.Context, x *plan.Exec) error { return env(x).checkAllocate(ctx) },
+		// the auto-assigned addresses go for good
+		StaleFor: plan.StaleUntilTold,
+		Do:       func(ctx context.Context, x *plan.Exec) error { return env(x).ensureEIPs(ctx, x) },
+		Check:    func(ctx context.Context, x *plan.Exec) error { return env(x).checkAllocate(ctx) },
 	}
 	warn := fmt.Sprintf("eip: an Elastic IP in use is billed as a public IPv4 ($%.3f/hour), like the auto-assigned address it replaces, so the monthly cost barely changes; "+
 		"one left unassociated keeps costing the same", pricing.PublicIPv4Hourly)

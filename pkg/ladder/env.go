@@ -31,6 +31,11 @@ type Options struct {
 	DNSName    string
 	TTL        int64
 	RecordType string // "alias" (default) or "cname"
+	// DNSDrain is how long the alb rung keeps the public instances serving
+	// after the record stops listing them; DNSDrainSet says the user chose
+	// it (--dns-drain), else it is the old record's TTL.
+	DNSDrain    time.Duration
+	DNSDrainSet bool
 
 	AZs       int // multi-az: how many AZs the group and ALB span
 	Min       int32

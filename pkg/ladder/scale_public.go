@@ -88,9 +88,11 @@ func resizeStep(s *observe.State, i observe.Instance, typ string, fleetSize int)
 		if eip == nil {
 			st.Detail += fmt.Sprintf("; AWS gives it a new public IPv4 when it starts, so record %s is then updated (UPSERT) to the instances' addresses", s.DNS.Name)
 			note += fmt.Sprintf("; resolvers that cached its old address keep it for up to the record's TTL (%d s)", s.DNS.TTL)
+			st.StaleFor = time.Duration(s.DNS.TTL) * time.Second
 		}
 	}
 	if eip == nil && !instanceRecord(s.DNS) && i.PublicIP != "" {
+		st.StaleFor = plan.StaleUntilTold
 		st.Warnings = append(st.Warnings, fmt.Sprintf(
 			"instance %s has no Elastic IP: its public address %s changes when it starts again, and clients that know the old one lose the app; run `wtt migrate --to=eip` first to keep the address",
 			id, i.PublicIP))
@@ -161,7 +163,16 @@ func planPublicHorizontal(s *observe.State, sc scene, n int) ([]*plan.Step, []st
 		} else if ips := publicAddresses(victims); len(ips) > 0 {
 			warns = append(warns, fmt.Sprintf("clients that use %v lose the app when those instances go", ips))
 		}
-		steps = append(steps, removeStep(victims, n))
+		remove := removeStep(victims, n)
+		switch {
+		case record:
+			// the story's hour: clients that resolved the name before the
+			// record dropped these addresses keep them for the TTL
+			remove.StaleFor = time.Duration(s.DNS.TTL) * time.Second
+		case len(publicAddresses(victims)) > 0:
+			remove.StaleFor = plan.StaleUntilTold
+		}
+		steps = append(steps, remove)
 	}
 	if eips && (n > c || anyWithoutEIP(live[:min(n, c)])) {
 		steps = append(steps, giveEIPStep(n, c))

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
@@ -378,6 +379,12 @@ func instanceFrom(in ec2types.Instance) Instance {
 		Role:       tags[names.TagRole],
 		LaunchTime: aws.ToTime(in.LaunchTime),
 		Spot:       in.InstanceLifecycle == ec2types.InstanceLifecycleTypeSpot,
+	}
+	if d, err := time.ParseDuration(tags[TagDNSDrain]); err == nil && d > 0 {
+		i.DNSDrainSeconds = int64(d.Round(time.Second) / time.Second)
+	}
+	if t, err := time.Parse(time.RFC3339, tags[TagRetireAfter]); err == nil {
+		i.RetireAfter = t
 	}
 	if in.State != nil {
 		i.State = string(in.State.Name)

@@ -102,7 +102,16 @@ type Instance struct {
 	LaunchTime     time.Time `json:"launchTime,omitempty"`
 	// Spot instances can be reclaimed by AWS with two minutes' notice.
 	Spot bool `json:"spot,omitempty"`
+	// DNSDrainSeconds and RetireAfter are the alb rung's record of a DNS
+	// switch (tags TagDNSDrain and TagRetireAfter): how long the instance
+	// must keep serving clients that cached its address, and the moment it
+	// may go. Zero when not tagged.
+	DNSDrainSeconds int64     `json:"dnsDrainSeconds,omitempty"`
+	RetireAfter     time.Time `json:"retireAfter,omitzero"`
 }
+
+// DNSDrain is DNSDrainSeconds as a duration.
+func (i Instance) DNSDrain() time.Duration { return time.Duration(i.DNSDrainSeconds) * time.Second }
 
 // Live reports whether the instance counts toward the fleet.
 func (i Instance) Live() bool { return i.State == "pending" || i.State == "running" }
@@ -259,4 +268,14 @@ func (s *State) Empty() bool {
 const (
 	TagDNSName = "wtt:dns-name"
 	TagDNSZone = "wtt:dns-zone-id"
+)
+
+// TagDNSDrain and TagRetireAfter are the instance tags with which the alb
+// rung records, on AWS, a switch of the DNS record away from the
+// instances: the drain (a Go duration, set before the switch) and the
+// moment they may be terminated (RFC 3339, set once the switch is served
+// everywhere). A re-run after a crash waits only what is left.
+const (
+	TagDNSDrain    = "wtt:dns-drain"
+	TagRetireAfter = "wtt:retire-after"
 )

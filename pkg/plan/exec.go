@@ -25,6 +25,30 @@ type Exec struct {
 	// observation, before the step acts): --probe uses it to charge what
 	// users saw to the step that caused it.
 	StepStarted func(i int, s *Step)
+
+	// stopping is Run's own context: done at the first Ctrl-C.
+	stopping context.Context
+}
+
+// Stopping is closed when the user asked the run to stop (the first
+// Ctrl-C). A step gets a context that ignores it, so nothing is left
+// half-made; a step that only waits (and changes nothing while it does)
+// watches this too, so a long wait ends at once and a re-run waits only
+// what is left.
+func (x *Exec) Stopping() <-chan struct{} {
+	if x.stopping == nil {
+		return nil
+	}
+	return x.stopping.Done()
+}
+
+// StopCause is the reason Stopping closed, for a waiting step to return:
+// Run then reports the run as interrupted rather than failed.
+func (x *Exec) StopCause() error {
+	if x.stopping == nil {
+		return nil
+	}
+	return x.stopping.Err()
 }
 
 // Logf writes one progress line.
@@ -73,6 +97,7 @@ func (e *StepError) Unwrap() error { return e.Err }
 func Run(ctx context.Context, p *Plan, x *Exec, stepCtx func() (context.Context, context.CancelFunc)) error {
 	total := len(p.Steps)
 	killAt := testKillAtStep()
+	x.stopping = ctx
 	for i, s := range p.Steps {
 		crashIfAt(killAt, i+1)
 		if err := ctx.Err(); err != nil {

@@ -7,6 +7,7 @@ package plan
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"time"
 
 	"github.com/whatsthetime/wtt/pkg/pricing"
@@ -53,8 +54,16 @@ type Step struct {
 	Calls    []string      `json:"calls"`
 	Downtime time.Duration `json:"-"`
 	// DowntimeNote says who sees the downtime and why.
-	DowntimeNote string   `json:"downtime,omitempty"`
-	Warnings     []string `json:"warnings,omitempty"`
+	DowntimeNote string `json:"downtime,omitempty"`
+	// StaleFor says how long clients that found the app before this step
+	// may still be sent to an address the step takes away (a cached DNS
+	// answer lives up to the record's TTL; a public IP a client was given
+	// is kept until someone tells it the new one: StaleUntilTold). Zero:
+	// the step takes no address away that clients may still use. --probe
+	// allows failures at such addresses only where a step says so, and
+	// only this long (docs/probe.md).
+	StaleFor time.Duration `json:"-"`
+	Warnings []string      `json:"warnings,omitempty"`
 	// Upfront is money the step spends at once (Reserved Instances).
 	Upfront float64 `json:"upfront,omitempty"`
 
@@ -64,13 +73,28 @@ type Step struct {
 	Check func(ctx context.Context, x *Exec) error `json:"-"`
 }
 
-// MarshalJSON shows downtime in seconds, not Go's nanoseconds.
+// StaleUntilTold is the StaleFor of a step that takes away an address
+// clients were given directly (an auto-assigned public IP, an Elastic
+// IP): no TTL ends it, only telling them the new one.
+const StaleUntilTold = time.Duration(math.MaxInt64)
+
+// MarshalJSON shows durations in seconds, not Go's nanoseconds;
+// staleForSeconds is -1 for StaleUntilTold and absent for zero.
 func (s *Step) MarshalJSON() ([]byte, error) {
 	type plain Step
+	var stale *float64
+	if s.StaleFor != 0 {
+		v := s.StaleFor.Seconds()
+		if s.StaleFor == StaleUntilTold {
+			v = -1
+		}
+		stale = &v
+	}
 	return json.Marshal(struct {
 		*plain
-		DowntimeSeconds float64 `json:"downtimeSeconds"`
-	}{(*plain)(s), s.Downtime.Seconds()})
+		DowntimeSeconds float64  `json:"downtimeSeconds"`
+		StaleForSeconds *float64 `json:"staleForSeconds,omitempty"`
+	}{(*plain)(s), s.Downtime.Seconds(), stale})
 }
 
 // Plan is the difference between observed state and a target.

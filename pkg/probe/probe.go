@@ -69,12 +69,11 @@ type Probe struct {
 	checkTime bool
 	now       func() time.Time
 
-	mu       sync.Mutex
-	started  time.Time
-	stopped  time.Time
-	results  []result
-	steps    []stepMark
-	warnings []string // the plan's own, which may warn about cached addresses
+	mu      sync.Mutex
+	started time.Time
+	stopped time.Time
+	results []result
+	steps   []stepMark
 	// published is what the app published at each observation, for a
 	// target of bare addresses.
 	published []publication
@@ -110,7 +109,9 @@ type stepMark struct {
 	at       time.Time
 	label    string
 	downtime time.Duration
-	warns    bool
+	// staleFor is the step's plan.Step.StaleFor: how long clients holding
+	// an address it takes away may fail.
+	staleFor time.Duration
 	note     string
 }
 
@@ -202,18 +203,9 @@ func (p *Probe) fire() {
 // StepStarted marks the start of a plan step: failures from now on are the
 // step's, judged by what it said about downtime.
 func (p *Probe) StepStarted(label string, s *plan.Step) {
-	m := stepMark{at: p.now(), label: label, downtime: s.Downtime, note: s.DowntimeNote}
-	m.warns = warnsOfStaleAddresses(append([]string{s.DowntimeNote}, s.Warnings...))
+	m := stepMark{at: p.now(), label: label, downtime: s.Downtime, staleFor: s.StaleFor, note: s.DowntimeNote}
 	p.mu.Lock()
 	p.steps = append(p.steps, m)
-	p.mu.Unlock()
-}
-
-// PlanWarnings adds a plan's own warnings (such as the TTL warning of a
-// scale-in at stage dns), which cover every step.
-func (p *Probe) PlanWarnings(ws []string) {
-	p.mu.Lock()
-	p.warnings = append(p.warnings, ws...)
 	p.mu.Unlock()
 }
 

@@ -32,7 +32,7 @@ func serveAt(t *testing.T, ip string, port int, instance, az string) (*http.Serv
 // another and the first one goes away. A client that cached the record
 // keeps sending to the old address until the TTL runs out; those failures
 // are at an address the app no longer publishes, and the claim holds only
-// because the plan warned about the TTL.
+// because the step that removed it said so (StaleFor: the TTL).
 func TestProbeSeesACachedAddressUntilTheTTL(t *testing.T) {
 	f := startDNS(t)
 	oldSrv, port := serveAt(t, "127.0.0.2", 0, "i-old", "us-east-1a")
@@ -44,12 +44,11 @@ func TestProbeSeesACachedAddressUntilTheTTL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.PlanWarnings([]string{"resolvers that cached api.example.com keep the removed address(es) for up to its TTL (1 s): clients using them fail until then"})
 	p.StepStarted("~ DNS record api.example.com drops i-old", &plan.Step{})
 	p.Start()
 	time.Sleep(300 * time.Millisecond)
 	f.set("api.example.com", 1, "127.0.0.3")
-	p.StepStarted("- 1 instance(s), newest first: i-old", &plan.Step{})
+	p.StepStarted("- 1 instance(s), newest first: i-old", &plan.Step{StaleFor: time.Second})
 	time.Sleep(50 * time.Millisecond) // requests of step 1 still in flight finish
 	oldSrv.Close()
 	time.Sleep(1500 * time.Millisecond)
@@ -72,7 +71,7 @@ func TestProbeSeesACachedAddressUntilTheTTL(t *testing.T) {
 		t.Errorf("the last request %q: the probe should have moved to the new address", last.kind)
 	}
 	// The same measurement, from a plan that said nothing about the TTL.
-	m.warnings = nil
+	m.steps[1].staleFor = 0
 	if r := m.Report("scale"); r.ClaimHeld || !strings.Contains(r.Verdict, "did not warn") {
 		t.Errorf("unwarned: held %v (%s)", r.ClaimHeld, r.Verdict)
 	}
@@ -122,7 +121,7 @@ func TestStopFollowsACachedAnswerToItsEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.StepStarted("- instance i-old", &plan.Step{Warnings: []string{"clients keep it for up to the TTL"}})
+	p.StepStarted("- instance i-old", &plan.Step{StaleFor: 2 * time.Second})
 	p.Start()
 	time.Sleep(200 * time.Millisecond)
 	f.set("api.example.com", 2, "127.0.0.7")

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/whatsthetime/wtt/pkg/plan"
 )
 
 // Measurement is what the probe saw, before it is judged.
@@ -18,7 +20,6 @@ type Measurement struct {
 	stopped   time.Time
 	results   []result
 	steps     []stepMark
-	warnings  []string
 	skipped   int
 	instances map[string]int
 	azs       map[string]int
@@ -27,7 +28,7 @@ type Measurement struct {
 func (p *Probe) measurement() *Measurement {
 	m := &Measurement{
 		cfg: p.cfg, target: p.target, started: p.started, stopped: p.stopped,
-		results: slices.Clone(p.results), steps: slices.Clone(p.steps), warnings: slices.Clone(p.warnings),
+		results: slices.Clone(p.results), steps: slices.Clone(p.steps),
 		skipped: p.skipped, instances: maps.Clone(p.instances), azs: maps.Clone(p.azs),
 	}
 	if p.resolver != nil {
@@ -176,8 +177,8 @@ func (m *Measurement) tolerance() time.Duration {
 //     up to that long, plus the measurement's tolerance.
 //   - A failure at an address the app no longer publishes (a cached DNS
 //     answer, an old public IP) is a client holding an old address; it is
-//     allowed when the plan warned about that (a TTL, addresses that stop
-//     answering or change, clients that lose the app).
+//     allowed when the step says it takes such an address away
+//     (Step.StaleFor), and only that long after the step began.
 //   - Anything else must not fail at all: "none" means zero failed
 //     requests.
 func (m *Measurement) Report(operation string) *Report {
@@ -188,14 +189,15 @@ func (m *Measurement) Report(operation string) *Report {
 		ServedBy: ServedBy{Instances: orEmpty(m.instances), AZs: orEmpty(m.azs)},
 		ByStep:   []StepReport{}, Outages: []OutageReport{},
 	}
-	planWarns := warnsOfStaleAddresses(m.warnings)
 	for i, s := range m.steps {
 		sr := StepReport{Step: i + 1, Resource: s.label, StatedDowntimeSeconds: s.downtime.Seconds(), Held: true}
 		switch {
 		case s.downtime > 0:
 			sr.Allowed = "an outage up to about " + s.downtime.Round(time.Second).String()
-		case s.warns || planWarns:
+		case s.staleFor == plan.StaleUntilTold:
 			sr.Allowed = "failures only at addresses the app no longer publishes (as warned)"
+		case s.staleFor > 0:
+			sr.Allowed = "failures only at addresses the app no longer publishes, for up to " + s.staleFor.Round(time.Second).String() + " (as warned)"
 		default:
 			sr.Allowed = "none"
 		}
@@ -233,7 +235,7 @@ func (m *Measurement) Report(operation string) *Report {
 		if sr := m.stepReport(r, o.step); sr != nil {
 			sr.LongestOutageSeconds = max(sr.LongestOutageSeconds, round(o.length()))
 		}
-		why := m.judge(o, planWarns)
+		why := m.judge(o)
 		if len(r.Outages) < maxOutagesListed {
 			r.Outages = append(r.Outages, OutageReport{StartSeconds: round(o.start.Sub(m.started)), Seconds: round(o.length()),
 				Failed: o.failed, Step: m.stepName(o.step), StaleAddress: o.allStale, Allowed: why == ""})
@@ -265,7 +267,7 @@ func (m *Measurement) Report(operation string) *Report {
 	case "":
 		r.Claim = "no plan ran: every request should be answered"
 	default:
-		r.Claim = m.claim(planWarns)
+		r.Claim = m.claim()
 	}
 	r.ClaimHeld = len(broken) == 0
 	switch {
@@ -282,20 +284,24 @@ func (m *Measurement) Report(operation string) *Report {
 }
 
 // judge returns why an outage breaks the claim, or "" when it does not.
-func (m *Measurement) judge(o outage, planWarns bool) string {
+func (m *Measurement) judge(o outage) string {
 	where := m.stepName(o.step)
 	if o.step < 0 || o.step >= len(m.steps) {
 		return fmt.Sprintf("%d request(s) failed %s", o.failed, where)
 	}
 	s := m.steps[o.step]
-	if s.downtime > 0 {
-		if o.length() <= s.downtime+m.tolerance() {
+	if s.downtime > 0 && o.length() <= s.downtime+m.tolerance() {
+		return ""
+	}
+	if o.allStale && s.staleFor > 0 {
+		if s.staleFor == plan.StaleUntilTold || !o.end.After(s.at.Add(s.staleFor+m.tolerance())) {
 			return ""
 		}
-		return fmt.Sprintf("an outage of %s began in %s, which said about %s", o.length().Round(100*time.Millisecond), where, s.downtime.Round(time.Second))
+		return fmt.Sprintf("requests to an address the app no longer publishes still failed %s after %s began, which said clients hold it for up to %s",
+			o.end.Sub(s.at).Round(100*time.Millisecond), where, s.staleFor.Round(time.Second))
 	}
-	if o.allStale && (s.warns || planWarns) {
-		return ""
+	if s.downtime > 0 {
+		return fmt.Sprintf("an outage of %s began in %s, which said about %s", o.length().Round(100*time.Millisecond), where, s.downtime.Round(time.Second))
 	}
 	if o.allStale {
 		return fmt.Sprintf("%d request(s) to an address the app no longer publishes failed in %s, and the plan did not warn about it", o.failed, where)
@@ -304,12 +310,12 @@ func (m *Measurement) judge(o outage, planWarns bool) string {
 }
 
 // claim sums up what the steps that ran said.
-func (m *Measurement) claim(planWarns bool) string {
+func (m *Measurement) claim() string {
 	var total time.Duration
-	warned := planWarns
+	warned := false
 	for _, s := range m.steps {
 		total += s.downtime
-		warned = warned || s.warns
+		warned = warned || s.staleFor > 0
 	}
 	c := "no downtime"
 	if total > 0 {
@@ -338,21 +344,6 @@ func (m *Measurement) stepReport(r *Report, i int) *StepReport {
 		return nil
 	}
 	return &r.ByStep[i]
-}
-
-// warnsOfStaleAddresses reports whether a plan's statements warn users that
-// clients holding an old address fail: a TTL that keeps old answers,
-// addresses that stop answering or change, clients that lose the app.
-func warnsOfStaleAddresses(statements []string) bool {
-	for _, s := range statements {
-		l := strings.ToLower(s)
-		for _, w := range []string{"ttl", "stop answering", "stops answering", "lose", "changes when"} {
-			if strings.Contains(l, w) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 func round(d time.Duration) float64 {

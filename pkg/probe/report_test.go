@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/whatsthetime/wtt/pkg/plan"
 )
 
 var t0 = time.Unix(1_800_000_000, 0)
@@ -38,14 +40,17 @@ func measured(steps []stepMark, pattern string) *Measurement {
 	return m
 }
 
-func step(label string, downtime time.Duration, statements ...string) stepMark {
-	return stepMark{label: label, downtime: downtime, warns: warnsOfStaleAddresses(statements)}
+// step is a step that started at t0 (so StaleFor counts from the probe's
+// start), stating a downtime and how long clients may hold an address it
+// takes away.
+func step(label string, downtime, staleFor time.Duration) stepMark {
+	return stepMark{at: t0, label: label, downtime: downtime, staleFor: staleFor}
 }
 
 // An outage runs from its first failed request to the next answered one,
 // and is charged to the step it began in.
 func TestOutageAccounting(t *testing.T) {
-	m := measured([]stepMark{step("~ a", 2*time.Minute), step("~ b", 2*time.Minute)}, ".....xxx..|xxxxxxxxxx.")
+	m := measured([]stepMark{step("~ a", 2*time.Minute, 0), step("~ b", 2*time.Minute, 0)}, ".....xxx..|xxxxxxxxxx.")
 	os := m.outages()
 	if len(os) != 2 {
 		t.Fatalf("%d outages, want 2", len(os))
@@ -67,39 +72,42 @@ func TestOutageAccounting(t *testing.T) {
 		t.Errorf("outages %+v", r.Outages)
 	}
 	// An app still down when the probe stops: the outage lasts to the end.
-	if os := measured([]stepMark{step("- x", 0)}, "..xxx").outages(); len(os) != 1 || os[0].length() != 300*time.Millisecond {
+	if os := measured([]stepMark{step("- x", 0, 0)}, "..xxx").outages(); len(os) != 1 || os[0].length() != 300*time.Millisecond {
 		t.Errorf("open outage %+v", os)
 	}
 }
 
+// The judgement reads what each step says (Downtime, StaleFor), never the
+// plan's words.
 func TestClaimJudgement(t *testing.T) {
-	ttlWarning := "resolvers that cached api.example.com keep the removed address(es) for up to its TTL (60 s): clients using them fail until then"
+	ttl := time.Minute
 	cases := []struct {
-		name     string
-		steps    []stepMark
-		warnings []string
-		pattern  string
-		op       string
-		held     bool
-		verdict  string
+		name    string
+		steps   []stepMark
+		pattern string
+		op      string
+		held    bool
+		verdict string
 	}{
-		{"no failure, no downtime said", []stepMark{step("+ lb", 0), step("~ dns", 0)}, nil, "....|....", "migrate", true, "every request was answered right"},
-		{"a failure in a step that said none", []stepMark{step("+ lb", 0), step("~ dns", 0)}, nil, "....|..x.", "migrate", false, "failed in step 2 (~ dns)"},
-		{"an outage within the stated downtime", []stepMark{step("~ resize", 2*time.Minute)}, nil, "..xxxxxxxxxx..", "scale", true, "all within what the plan said"},
-		{"an outage longer than stated", []stepMark{step("~ resize", 500*time.Millisecond)}, nil, ".." + strings.Repeat("x", 40) + "..", "scale", false, "which said about 1s"},
-		{"stale addresses, warned by the plan", []stepMark{step("~ record", 0), step("- instance", 0)}, []string{ttlWarning}, "...|.s.s.s....", "scale", true, "within what the plan said"},
-		{"stale addresses, warned by the step", []stepMark{step("- instances", 0, "clients that reach the app by these instances' public or Elastic IP addresses lose them now")}, nil, "..ssss", "migrate", true, "within what the plan said"},
-		{"stale addresses, not warned", []stepMark{step("~ record", 0), step("- instance", 0)}, nil, "...|.s.s.s....", "scale", false, "did not warn"},
-		{"live and stale failures together, warned", []stepMark{step("- instance", 0)}, []string{ttlWarning}, "..sx..", "scale", false, "said no downtime"},
-		{"down: the app went away", []stepMark{step("- lb", 0), step("- instances", 0)}, nil, "....|..xxxx", "down", true, "no longer answers"},
-		{"down: the app still answers", []stepMark{step("- lb", 0)}, nil, "....", "down", false, "still answered"},
-		{"no plan, all answered", nil, nil, "......", "", true, "every request"},
-		{"no plan, failures", nil, nil, "...xx.", "", false, "2 request(s) failed while probing"},
-		{"many separate outages, summed up", nil, nil, ".x.x.x.x.x.", "", false, "; and 3 more outage(s) the plan did not allow"},
+		{"no failure, no downtime said", []stepMark{step("+ lb", 0, 0), step("~ dns", 0, 0)}, "....|....", "migrate", true, "every request was answered right"},
+		{"a failure in a step that said none", []stepMark{step("+ lb", 0, 0), step("~ dns", 0, 0)}, "....|..x.", "migrate", false, "failed in step 2 (~ dns)"},
+		{"an outage within the stated downtime", []stepMark{step("~ resize", 2*time.Minute, 0)}, "..xxxxxxxxxx..", "scale", true, "all within what the plan said"},
+		{"an outage longer than stated", []stepMark{step("~ resize", 500*time.Millisecond, 0)}, ".." + strings.Repeat("x", 40) + "..", "scale", false, "which said about 1s"},
+		{"stale addresses, within the TTL the step stated", []stepMark{step("~ record", 0, 0), step("- instance", 0, ttl)}, "...|.s.s.s....", "scale", true, "within what the plan said"},
+		{"stale addresses, taken away for good (a public IP)", []stepMark{step("- instances", 0, plan.StaleUntilTold)}, "..ssss", "migrate", true, "within what the plan said"},
+		{"stale addresses, the step said nothing", []stepMark{step("~ record", 0, 0), step("- instance", 0, 0)}, "...|.s.s.s....", "scale", false, "did not warn"},
+		{"stale addresses, longer than the step stated", []stepMark{step("- instance", 0, 500*time.Millisecond)}, ".." + strings.Repeat("s", 40) + "..", "scale", false, "which said clients hold it for up to 1s"},
+		{"stale addresses in a step with a downtime, beyond it", []stepMark{step("~ resize", 500*time.Millisecond, plan.StaleUntilTold)}, ".." + strings.Repeat("s", 40), "scale", true, "within what the plan said"},
+		{"stale addresses charged to the step that said nothing", []stepMark{step("- instance", 0, ttl), step("~ after", 0, 0)}, "..|.ss..", "scale", false, "did not warn"},
+		{"live and stale failures together", []stepMark{step("- instance", 0, ttl)}, "..sx..", "scale", false, "said no downtime"},
+		{"down: the app went away", []stepMark{step("- lb", 0, 0), step("- instances", 0, 0)}, "....|..xxxx", "down", true, "no longer answers"},
+		{"down: the app still answers", []stepMark{step("- lb", 0, 0)}, "....", "down", false, "still answered"},
+		{"no plan, all answered", nil, "......", "", true, "every request"},
+		{"no plan, failures", nil, "...xx.", "", false, "2 request(s) failed while probing"},
+		{"many separate outages, summed up", nil, ".x.x.x.x.x.", "", false, "; and 3 more outage(s) the plan did not allow"},
 	}
 	for _, c := range cases {
 		m := measured(c.steps, c.pattern)
-		m.warnings = c.warnings
 		r := m.Report(c.op)
 		if r.ClaimHeld != c.held || !strings.Contains(r.Verdict, c.verdict) {
 			t.Errorf("%s: held %v (%s), want %v (%q)", c.name, r.ClaimHeld, r.Verdict, c.held, c.verdict)
@@ -107,34 +115,25 @@ func TestClaimJudgement(t *testing.T) {
 	}
 }
 
-// The statements wtt's plans make that warn about clients holding old
-// addresses are recognised; "none" statements are not.
-func TestWarnsOfStaleAddresses(t *testing.T) {
-	warn := []string{
-		"the Elastic IPs stop answering at once; clients that resolved api.x.com before the next step keep them for up to the TTL (60s)",
-		"no outage, but the instances stop answering on their current public IPs (3.0.0.1) once the Elastic IPs are associated: clients must switch to the Elastic IPs",
-		"instance i-1 has no Elastic IP: its public address 3.0.0.1 changes when it starts again, and clients that know the old one lose the app",
-		"resolvers that cached api.x.com before the switch keep its old addresses for up to its TTL (60 s)",
-	}
-	for _, w := range warn {
-		if !warnsOfStaleAddresses([]string{w}) {
-			t.Errorf("not recognised as a warning: %q", w)
+// What each step allows, as the report says it, and the claim's summary.
+func TestAllowedFollowsStaleFor(t *testing.T) {
+	r := measured([]stepMark{step("~ a", 0, 0), step("- b", 0, 15*time.Second), step("- c", 0, plan.StaleUntilTold)}, ".|.|.").Report("scale")
+	want := []string{"none", "failures only at addresses the app no longer publishes, for up to 15s (as warned)", "failures only at addresses the app no longer publishes (as warned)"}
+	for i, w := range want {
+		if r.ByStep[i].Allowed != w {
+			t.Errorf("step %d allows %q, want %q", i+1, r.ByStep[i].Allowed, w)
 		}
 	}
-	none := []string{
-		"the old instances keep serving until the new ones are healthy behind the load balancer and DNS points at it",
-		"instances are only added; the ones serving keep serving",
-		"a new instance is a healthy target before an old one is drained and terminated",
+	if !strings.Contains(r.Claim, "clients holding an old address may fail") {
+		t.Errorf("claim %q", r.Claim)
 	}
-	for _, n := range none {
-		if warnsOfStaleAddresses([]string{n}) {
-			t.Errorf("taken for a warning: %q", n)
-		}
+	if r := measured([]stepMark{step("~ a", 0, 0)}, "..").Report("scale"); r.Claim != "no downtime" {
+		t.Errorf("claim %q, want no downtime", r.Claim)
 	}
 }
 
 func TestReportText(t *testing.T) {
-	m := measured([]stepMark{step("~ instance i-1: t2.micro -> m5.large", 2*time.Minute)}, "...xxxx...")
+	m := measured([]stepMark{step("~ instance i-1: t2.micro -> m5.large", 2*time.Minute, 0)}, "...xxxx...")
 	m.instances, m.azs = map[string]int{"i-1": 6}, map[string]int{"us-east-1a": 6}
 	var b strings.Builder
 	m.Report("scale").WriteText(&b)

@@ -38,7 +38,7 @@ var ladder = []rung{
 		[]string{"scale", "--horizontal", "3"}},
 	{"5. A name instead of addresses: Route 53",
 		"Publish `api.whatisthetime.com` listing the instances and drop the Elastic IPs. The catch, which the plan states: when an instance goes away, clients keep its address for up to the TTL.",
-		[]string{"migrate", "--to=dns", "--dns-name", "api.whatisthetime.com", "--ttl", "300"}},
+		[]string{"migrate", "--to=dns", "--dns-name", "api.whatisthetime.com", "--ttl", "30"}},
 	{"6. A load balancer in front",
 		"An Application Load Balancer with health checks. The instances become private: only the load balancer's security group may reach them, and the name becomes an alias of the load balancer.",
 		[]string{"migrate", "--to=alb"}},
