@@ -377,6 +377,55 @@ class DataPlaneTest(unittest.TestCase):
         wait_until("the replacement healthy", lambda: self.target_states(tg) == {i: "healthy" for i in after}, timeout=20)
         self.assertEqual(set(self.served_by(f"http://{address}/", 6)), set(after))
 
+    def test_instance_refresh_rolls_through_health_checks(self) -> None:
+        # min 100% / max 150% of 2: each new instance must pass the load
+        # balancer's health checks before an old one leaves, drains and goes
+        lb, tg, address = self.load_balancer([], drain=10)
+        sg = self.web_sg(group=lb["SecurityGroups"][0])
+        self.ec2.create_launch_template(LaunchTemplateName="web", LaunchTemplateData={
+            "ImageId": AMI, "InstanceType": "t2.micro", "SecurityGroupIds": [sg]})
+        self.asg.create_auto_scaling_group(
+            AutoScalingGroupName="web", MinSize=2, MaxSize=3, DesiredCapacity=2,
+            LaunchTemplate={"LaunchTemplateName": "web", "Version": "$Latest"},
+            VPCZoneIdentifier=",".join([self.subnets["us-east-1a"], self.subnets["us-east-1b"]]),
+            TargetGroupARNs=[tg], HealthCheckType="ELB", HealthCheckGracePeriod=10)
+        group = lambda: self.asg.describe_auto_scaling_groups(AutoScalingGroupNames=["web"])["AutoScalingGroups"][0]
+        old = {i["InstanceId"] for i in group()["Instances"]}
+        wait_until("targets healthy", lambda: self.target_states(tg) == {i: "healthy" for i in old})
+        self.ec2.create_launch_template_version(LaunchTemplateName="web", SourceVersion="1",
+                                                LaunchTemplateData={"InstanceType": "t3.small"})
+        rid = self.asg.start_instance_refresh(
+            AutoScalingGroupName="web",
+            Preferences={"MinHealthyPercentage": 100, "MaxHealthyPercentage": 150, "InstanceWarmup": 0},
+        )["InstanceRefreshId"]
+        seen, fewest_healthy, failed, answers = [], 3, [], 0
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            r = self.asg.describe_instance_refreshes(AutoScalingGroupName="web", InstanceRefreshIds=[rid])["InstanceRefreshes"][0]
+            if not seen or seen[-1] != (r["Status"], r["PercentageComplete"]):
+                seen.append((r["Status"], r["PercentageComplete"]))
+            states = self.target_states(tg)
+            fewest_healthy = min(fewest_healthy, sum(1 for st in states.values() if st == "healthy"))
+            got = get(f"http://{address}/")
+            if isinstance(got, tuple) and got[0] == 200:
+                answers += 1
+            else:
+                failed.append(got)
+            if r["Status"] != "InProgress":
+                break
+            time.sleep(0.1)
+        # 100% but still InProgress while the last old instance drains
+        self.assertIn(seen, ([("InProgress", 0), ("InProgress", 50), ("Successful", 100)],
+                             [("InProgress", 0), ("InProgress", 50), ("InProgress", 100), ("Successful", 100)]))
+        self.assertGreaterEqual(fewest_healthy, 2)  # never below 100% of 2
+        self.assertEqual(failed, [])
+        self.assertGreater(answers, 20)
+        new = {i["InstanceId"] for i in group()["Instances"]}
+        self.assertFalse(new & old)
+        for i in old:  # drained (1 s here), then terminated
+            self.assertEqual(self.describe(i)["State"]["Name"], "terminated")
+        self.assertEqual(set(self.served_by(f"http://{address}/", 6)), new)
+
     # --- DNS -------------------------------------------------------------------
 
     def test_route53_records_over_dns(self) -> None:
