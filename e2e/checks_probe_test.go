@@ -59,10 +59,11 @@ type prediction struct {
 	ReplacedSeconds    int64  `json:"replacedSeconds"`
 }
 
-// The emulator's health checks run on a schedule it wakes for every 0.2 s,
-// and the probe sends a request every 0.1 s: a measured time may exceed the
-// predicted one by this much.
-const measureSlack = 0.5
+// A measured time may exceed the predicted one by this much: the
+// emulator starts each health check on a loop that wakes every 0.2 s (two
+// checks make the threshold), the probe sends a request every 0.1 s, and
+// the machine running the suites is shared.
+const measureSlack = 1.0
 
 func readPrediction(ts *testscript.TestScript, file string) prediction {
 	var p prediction
