@@ -377,9 +377,10 @@ class DataPlaneTest(unittest.TestCase):
         wait_until("the replacement healthy", lambda: self.target_states(tg) == {i: "healthy" for i in after}, timeout=20)
         self.assertEqual(set(self.served_by(f"http://{address}/", 6)), set(after))
 
-    def test_instance_refresh_rolls_through_health_checks(self) -> None:
-        # min 100% / max 150% of 2: each new instance must pass the load
-        # balancer's health checks before an old one leaves, drains and goes
+    def refreshing_group(self) -> tuple[str, str, set[str], str]:
+        """(target group, load balancer address, the old instances, refresh
+        id): a group of 2 behind a load balancer, its targets healthy, then
+        a refresh with min 100% / max 150% and no warmup started."""
         lb, tg, address = self.load_balancer([], drain=10)
         sg = self.web_sg(group=lb["SecurityGroups"][0])
         self.ec2.create_launch_template(LaunchTemplateName="web", LaunchTemplateData={
@@ -389,8 +390,7 @@ class DataPlaneTest(unittest.TestCase):
             LaunchTemplate={"LaunchTemplateName": "web", "Version": "$Latest"},
             VPCZoneIdentifier=",".join([self.subnets["us-east-1a"], self.subnets["us-east-1b"]]),
             TargetGroupARNs=[tg], HealthCheckType="ELB", HealthCheckGracePeriod=10)
-        group = lambda: self.asg.describe_auto_scaling_groups(AutoScalingGroupNames=["web"])["AutoScalingGroups"][0]
-        old = {i["InstanceId"] for i in group()["Instances"]}
+        old = self.group_ids()
         wait_until("targets healthy", lambda: self.target_states(tg) == {i: "healthy" for i in old})
         self.ec2.create_launch_template_version(LaunchTemplateName="web", SourceVersion="1",
                                                 LaunchTemplateData={"InstanceType": "t3.small"})
@@ -398,6 +398,40 @@ class DataPlaneTest(unittest.TestCase):
             AutoScalingGroupName="web",
             Preferences={"MinHealthyPercentage": 100, "MaxHealthyPercentage": 150, "InstanceWarmup": 0},
         )["InstanceRefreshId"]
+        return tg, address, old, rid
+
+    def group_ids(self) -> set[str]:
+        return {i["InstanceId"] for i in self.asg.describe_auto_scaling_groups(
+            AutoScalingGroupNames=["web"])["AutoScalingGroups"][0]["Instances"]}
+
+    def test_instance_refresh_waits_for_the_replacement_of_a_failed_new_instance(self) -> None:
+        tg, address, old, rid = self.refreshing_group()
+        first_new = (self.group_ids() - old).pop()
+        req = urllib.request.Request(self.emu.url + f"/wtt-dataplane/kill?instance={first_new}", method="POST", data=b"")
+        urllib.request.urlopen(req, timeout=5).read()
+        failed, healthy = [], []
+
+        def done() -> bool:
+            got = get(f"http://{address}/")
+            if not (isinstance(got, tuple) and got[0] == 200):
+                failed.append(got)
+            healthy.append(sum(1 for st in self.target_states(tg).values() if st == "healthy"))
+            r = self.asg.describe_instance_refreshes(AutoScalingGroupName="web", InstanceRefreshIds=[rid])["InstanceRefreshes"][0]
+            return r["Status"] == "Successful"
+
+        wait_until("the refresh to succeed", done, timeout=60, every=0.1)
+        now = self.group_ids()
+        self.assertEqual(len(now), 2)
+        self.assertFalse(now & (old | {first_new}))  # the killed one's replacement took its place
+        self.assertEqual(self.describe(first_new)["State"]["Name"], "terminated")
+        self.assertEqual(failed, [])
+        self.assertGreaterEqual(min(healthy), 2)  # no old one left before the replacement was healthy
+
+    def test_instance_refresh_rolls_through_health_checks(self) -> None:
+        # min 100% / max 150% of 2: each new instance must pass the load
+        # balancer's health checks before an old one leaves, drains and goes
+        tg, address, old, rid = self.refreshing_group()
+        group = lambda: self.asg.describe_auto_scaling_groups(AutoScalingGroupNames=["web"])["AutoScalingGroups"][0]
         seen, fewest_healthy, failed, answers = [], 3, [], 0
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

@@ -955,6 +955,19 @@ def _terminate_drained(backend: AutoScalingBackend, r: dict[str, Any], now: floa
         ec2.terminate_instances(live)
 
 
+def _follow_replacements(group: FakeAutoScalingGroup, r: dict[str, Any], members: set[str], now: float) -> None:
+    """A new instance the group replaced meanwhile (its health check failed)
+    is not in service: the batch waits for the group's replacement instead,
+    as AWS's refresh does, its warmup counted from now."""
+    lost = [i for i, _ in r["_launched"] if i not in members]
+    if not lost:
+        return
+    known = {i for i, _ in r["_launched"]} | set(r["_todo"]) | set(r["_new"])
+    fresh = [s.instance.id for s in group.instance_states if s.instance.id not in known]
+    swap = dict(zip(lost, fresh))
+    r["_launched"] = [(swap[i], now) if i in swap else (i, t) for i, t in r["_launched"]]
+
+
 def _set_progress(r: dict[str, Any]) -> None:
     total = r["_total"]
     pct = 100 if total == 0 else min(100, r["_done"] * 100 // total)
@@ -987,11 +1000,12 @@ def advance_refresh(backend: AutoScalingBackend, r: dict[str, Any], now: float) 
         return
     members = {s.instance.id for s in group.instance_states}
     if r["_launched"]:
-        # one the group lost meanwhile (health check) is not waited for
-        waiting = [(i, t) for i, t in r["_launched"] if i in members]
-        if not all(_warmed_up(group, r, i, t, now) for i, t in waiting):
+        _follow_replacements(group, r, members, now)
+        # without the data plane nothing fails a health check: a lost one is done
+        if not all((i in members or _plane is None) and _warmed_up(group, r, i, t, now) for i, t in r["_launched"]):
             return
         r["_done"] += len(r["_launched"])
+        r["_new"].extend(i for i, _ in r["_launched"])
         r["_launched"] = []
         _retire(group, r, _pick_old(group, r["_todo"], r["_hold"]), now)
         r["_hold"] = 0
@@ -1100,6 +1114,7 @@ def add_start_instance_refresh() -> None:
             "_total": len(todo),
             "_done": 0,
             "_launched": [],
+            "_new": [],
             "_hold": 0,
             "_draining": [],
         }
