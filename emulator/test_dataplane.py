@@ -221,6 +221,20 @@ class DataPlaneTest(unittest.TestCase):
         self.assertRegex(m["privateLoopback"], r"^127\.1\d\.\d+\.\d+$")
         self.assertEqual(m["privateLoopback"].split(".")[2:], desc["PrivateIpAddress"].split(".")[2:])
 
+    def test_same_private_address_in_two_vpcs_gets_two_loopbacks(self) -> None:
+        # two apps whose VPCs share a CIDR: moto gives both instances 10.40.10.4
+        ids = []
+        for name in ("one", "two"):
+            vpc = self.ec2.create_vpc(CidrBlock="10.40.0.0/16")["Vpc"]["VpcId"]
+            subnet = self.ec2.create_subnet(VpcId=vpc, CidrBlock="10.40.10.0/24", AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
+            sg = self.ec2.create_security_group(GroupName=name, Description=name, VpcId=vpc)["GroupId"]
+            ids.append(self.ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, InstanceType="t2.micro",
+                                              SecurityGroupIds=[sg], SubnetId=subnet)["Instances"][0]["InstanceId"])
+        machines = wait_until("both serving", lambda: [m for m in map(self.machine, ids) if m and m["status"] == "serving"]
+                              if all((m := self.machine(i)) and m["status"] == "serving" for i in ids) else None)
+        self.assertEqual(machines[0]["privateIp"], machines[1]["privateIp"])
+        self.assertNotEqual(machines[0]["privateLoopback"], machines[1]["privateLoopback"])
+
     def test_stop_silences_and_start_boots_after_the_delay(self) -> None:
         iid = self.launch(self.web_sg())[0]["InstanceId"]
         ip = self.describe(iid)["PublicIpAddress"]
