@@ -150,6 +150,9 @@ func probeCommands(emulatorURL string) map[string]func(ts *testscript.TestScript
 			ts.Fatalf("chaos %s %s killed nothing", args[0], args[1])
 		}
 		ts.Logf("killed %v", killed)
+		// for checks of what followed (checks_probe_test.go)
+		ts.Setenv("CHAOS_AT", time.Now().Format(time.RFC3339Nano))
+		ts.Setenv("CHAOS_KILLED", strings.Join(killed, " "))
 	}
 	return cmds
 }

@@ -125,12 +125,14 @@ class AddressBook:
                 return ip
         raise RuntimeError(f"no free loopback address left in 127.{octet}.0.0/16")
 
-    def private_mapping(self, private_ip: str) -> str:
-        """127.10.o3.o4 for a private address o1.o2.o3.o4, or 127.11..19 if held."""
+    def private_mapping(self, private_ip: str, mapped: set[str] | frozenset[str] = frozenset()) -> str:
+        """127.10.o3.o4 for a private address o1.o2.o3.o4, or 127.11..19 if
+        another emulator holds it or it is in `mapped` (another instance's
+        here: apps whose VPCs share a CIDR get the same private addresses)."""
         o = private_ip.split(".")
         for second in PRIVATE_OCTETS:
             ip = f"127.{second}.{o[2]}.{o[3]}"
-            if self.take(ip):
+            if ip not in mapped and self.take(ip):
                 return ip
         return self.allocate(PRIVATE_OCTETS[-1] + 1)
 
@@ -805,7 +807,8 @@ class DataPlane:
                     continue
                 m = Machine(id=rec["id"], account=rec["account"], region=rec["region"], az=rec["az"],
                             private_ip=rec["private_ip"],
-                            private_loopback=self.addresses.private_mapping(rec["private_ip"]),
+                            private_loopback=self.addresses.private_mapping(
+                                rec["private_ip"], {x.private_loopback for x in self.machines.values()}),
                             boot_at=now + self.config.boot_delay, reboots=rec["reboots"])
                 with self._route_lock:
                     self.machines[m.id] = m

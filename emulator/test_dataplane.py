@@ -221,6 +221,20 @@ class DataPlaneTest(unittest.TestCase):
         self.assertRegex(m["privateLoopback"], r"^127\.1\d\.\d+\.\d+$")
         self.assertEqual(m["privateLoopback"].split(".")[2:], desc["PrivateIpAddress"].split(".")[2:])
 
+    def test_same_private_address_in_two_vpcs_gets_two_loopbacks(self) -> None:
+        # two apps whose VPCs share a CIDR: moto gives both instances 10.40.10.4
+        ids = []
+        for name in ("one", "two"):
+            vpc = self.ec2.create_vpc(CidrBlock="10.40.0.0/16")["Vpc"]["VpcId"]
+            subnet = self.ec2.create_subnet(VpcId=vpc, CidrBlock="10.40.10.0/24", AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
+            sg = self.ec2.create_security_group(GroupName=name, Description=name, VpcId=vpc)["GroupId"]
+            ids.append(self.ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, InstanceType="t2.micro",
+                                              SecurityGroupIds=[sg], SubnetId=subnet)["Instances"][0]["InstanceId"])
+        machines = wait_until("both serving", lambda: [m for m in map(self.machine, ids) if m and m["status"] == "serving"]
+                              if all((m := self.machine(i)) and m["status"] == "serving" for i in ids) else None)
+        self.assertEqual(machines[0]["privateIp"], machines[1]["privateIp"])
+        self.assertNotEqual(machines[0]["privateLoopback"], machines[1]["privateLoopback"])
+
     def test_stop_silences_and_start_boots_after_the_delay(self) -> None:
         iid = self.launch(self.web_sg())[0]["InstanceId"]
         ip = self.describe(iid)["PublicIpAddress"]
@@ -376,6 +390,89 @@ class DataPlaneTest(unittest.TestCase):
         self.assertEqual(self.describe(victim)["State"]["Name"], "terminated")
         wait_until("the replacement healthy", lambda: self.target_states(tg) == {i: "healthy" for i in after}, timeout=20)
         self.assertEqual(set(self.served_by(f"http://{address}/", 6)), set(after))
+
+    def refreshing_group(self) -> tuple[str, str, set[str], str]:
+        """(target group, load balancer address, the old instances, refresh
+        id): a group of 2 behind a load balancer, its targets healthy, then
+        a refresh with min 100% / max 150% and no warmup started."""
+        lb, tg, address = self.load_balancer([], drain=10)
+        sg = self.web_sg(group=lb["SecurityGroups"][0])
+        self.ec2.create_launch_template(LaunchTemplateName="web", LaunchTemplateData={
+            "ImageId": AMI, "InstanceType": "t2.micro", "SecurityGroupIds": [sg]})
+        self.asg.create_auto_scaling_group(
+            AutoScalingGroupName="web", MinSize=2, MaxSize=3, DesiredCapacity=2,
+            LaunchTemplate={"LaunchTemplateName": "web", "Version": "$Latest"},
+            VPCZoneIdentifier=",".join([self.subnets["us-east-1a"], self.subnets["us-east-1b"]]),
+            TargetGroupARNs=[tg], HealthCheckType="ELB", HealthCheckGracePeriod=10)
+        old = self.group_ids()
+        wait_until("targets healthy", lambda: self.target_states(tg) == {i: "healthy" for i in old})
+        self.ec2.create_launch_template_version(LaunchTemplateName="web", SourceVersion="1",
+                                                LaunchTemplateData={"InstanceType": "t3.small"})
+        rid = self.asg.start_instance_refresh(
+            AutoScalingGroupName="web",
+            Preferences={"MinHealthyPercentage": 100, "MaxHealthyPercentage": 150, "InstanceWarmup": 0},
+        )["InstanceRefreshId"]
+        return tg, address, old, rid
+
+    def group_ids(self) -> set[str]:
+        return {i["InstanceId"] for i in self.asg.describe_auto_scaling_groups(
+            AutoScalingGroupNames=["web"])["AutoScalingGroups"][0]["Instances"]}
+
+    def test_instance_refresh_waits_for_the_replacement_of_a_failed_new_instance(self) -> None:
+        tg, address, old, rid = self.refreshing_group()
+        first_new = (self.group_ids() - old).pop()
+        req = urllib.request.Request(self.emu.url + f"/wtt-dataplane/kill?instance={first_new}", method="POST", data=b"")
+        urllib.request.urlopen(req, timeout=5).read()
+        failed, healthy = [], []
+
+        def done() -> bool:
+            got = get(f"http://{address}/")
+            if not (isinstance(got, tuple) and got[0] == 200):
+                failed.append(got)
+            healthy.append(sum(1 for st in self.target_states(tg).values() if st == "healthy"))
+            r = self.asg.describe_instance_refreshes(AutoScalingGroupName="web", InstanceRefreshIds=[rid])["InstanceRefreshes"][0]
+            return r["Status"] == "Successful"
+
+        wait_until("the refresh to succeed", done, timeout=60, every=0.1)
+        now = self.group_ids()
+        self.assertEqual(len(now), 2)
+        self.assertFalse(now & (old | {first_new}))  # the killed one's replacement took its place
+        self.assertEqual(self.describe(first_new)["State"]["Name"], "terminated")
+        self.assertEqual(failed, [])
+        self.assertGreaterEqual(min(healthy), 2)  # no old one left before the replacement was healthy
+
+    def test_instance_refresh_rolls_through_health_checks(self) -> None:
+        # min 100% / max 150% of 2: each new instance must pass the load
+        # balancer's health checks before an old one leaves, drains and goes
+        tg, address, old, rid = self.refreshing_group()
+        group = lambda: self.asg.describe_auto_scaling_groups(AutoScalingGroupNames=["web"])["AutoScalingGroups"][0]
+        seen, fewest_healthy, failed, answers = [], 3, [], 0
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            r = self.asg.describe_instance_refreshes(AutoScalingGroupName="web", InstanceRefreshIds=[rid])["InstanceRefreshes"][0]
+            if not seen or seen[-1] != (r["Status"], r["PercentageComplete"]):
+                seen.append((r["Status"], r["PercentageComplete"]))
+            states = self.target_states(tg)
+            fewest_healthy = min(fewest_healthy, sum(1 for st in states.values() if st == "healthy"))
+            got = get(f"http://{address}/")
+            if isinstance(got, tuple) and got[0] == 200:
+                answers += 1
+            else:
+                failed.append(got)
+            if r["Status"] != "InProgress":
+                break
+            time.sleep(0.1)
+        # 100% but still InProgress while the last old instance drains
+        self.assertIn(seen, ([("InProgress", 0), ("InProgress", 50), ("Successful", 100)],
+                             [("InProgress", 0), ("InProgress", 50), ("InProgress", 100), ("Successful", 100)]))
+        self.assertGreaterEqual(fewest_healthy, 2)  # never below 100% of 2
+        self.assertEqual(failed, [])
+        self.assertGreater(answers, 20)
+        new = {i["InstanceId"] for i in group()["Instances"]}
+        self.assertFalse(new & old)
+        for i in old:  # drained (1 s here), then terminated
+            self.assertEqual(self.describe(i)["State"]["Name"], "terminated")
+        self.assertEqual(set(self.served_by(f"http://{address}/", 6)), new)
 
     # --- DNS -------------------------------------------------------------------
 

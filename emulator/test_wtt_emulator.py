@@ -12,6 +12,7 @@ added operations are checked too.
 from __future__ import annotations
 
 import base64
+from collections import Counter
 import json
 import os
 import re
@@ -625,6 +626,115 @@ class TestAutoScalingUpdate(EmulatorTestCase):
 
 
 class TestInstanceRefresh(EmulatorTestCase):
+    def new_version(self, lt: str) -> None:
+        self.ec2.create_launch_template_version(
+            LaunchTemplateId=lt, SourceVersion="1", LaunchTemplateData={"InstanceType": "t3.small"}
+        )
+
+    def poll(self, refresh_id: str) -> dict:
+        """One DescribeInstanceRefreshes call: without the data plane, each
+        moves the refresh on by one batch."""
+        return self.asg.describe_instance_refreshes(
+            AutoScalingGroupName="app", InstanceRefreshIds=[refresh_id]
+        )["InstanceRefreshes"][0]
+
+    def roll(self, refresh_id: str, old: list[str]) -> list[tuple[str, int, list[str], list[str]]]:
+        """Polls the refresh to its end; returns, after the start and each
+        poll, (status, percentage, old instances in the group, new ones)."""
+        steps = []
+
+        def look(status: str, pct: int) -> None:
+            ids = self.group_instance_ids()
+            steps.append((status, pct, [i for i in ids if i in old], [i for i in ids if i not in old]))
+
+        look("Started", 0)
+        for _ in range(20):
+            r = self.poll(refresh_id)
+            look(r["Status"], r["PercentageComplete"])
+            if r["Status"] != "InProgress":
+                break
+        return steps
+
+    def test_launch_before_terminate_one_at_a_time(self) -> None:
+        # what wtt asks for when the group may grow: min 100%, max 150% of 2
+        net = self.make_network()
+        lt = self.make_template(net)
+        self.make_group(net, lt, desired=2, version="$Latest")
+        old = self.group_instance_ids()
+        self.new_version(lt)
+        rid = self.asg.start_instance_refresh(
+            AutoScalingGroupName="app",
+            Preferences={"MinHealthyPercentage": 100, "MaxHealthyPercentage": 150},
+        )["InstanceRefreshId"]
+        steps = self.roll(rid, old)
+        self.assertEqual([(st, pct, len(o), len(n)) for st, pct, o, n in steps], [
+            ("Started", 0, 2, 1),      # one new launched beside both old
+            ("InProgress", 50, 1, 2),  # it is in service: one old leaves, the next new launches
+            ("Successful", 100, 0, 2),
+        ])
+        for _, _, o, n in steps:
+            self.assertGreaterEqual(len(o) + len(n), 2)  # never below 100%
+            self.assertLessEqual(len(o) + len(n), 3)  # never above 150%
+        for inst in self.instances(old):
+            self.assertEqual(inst["State"]["Name"], "terminated")
+        self.assertEqual(self.targets(net["tg"]), steps[-1][3])
+
+    def test_default_minimum_terminates_one_then_launches(self) -> None:
+        # no preferences: MinHealthyPercentage 90 of 4 rounds up to 4, max 100:
+        # AWS still replaces one at a time, terminating first
+        net = self.make_network()
+        lt = self.make_template(net)
+        self.make_group(net, lt, desired=4, version="$Latest")
+        old = self.group_instance_ids()
+        self.new_version(lt)
+        rid = self.asg.start_instance_refresh(AutoScalingGroupName="app")["InstanceRefreshId"]
+        steps = self.roll(rid, old)
+        self.assertEqual([(st, pct, len(o), len(n)) for st, pct, o, n in steps], [
+            ("Started", 0, 3, 1),
+            ("InProgress", 25, 2, 2),
+            ("InProgress", 50, 1, 3),
+            ("InProgress", 75, 0, 4),
+            ("Successful", 100, 0, 4),
+        ])
+        # the AZs stay balanced while the batches go (4 over 3 AZs: 2-1-1)
+        azs = sorted(i["AvailabilityZone"] for i in self.group()["Instances"])
+        self.assertEqual(sorted(Counter(azs).values()), [1, 1, 2])
+
+    def test_minimum_healthy_sets_the_batch(self) -> None:
+        # 50% of 4 kept in service: two replaced at a time
+        net = self.make_network()
+        lt = self.make_template(net)
+        self.make_group(net, lt, desired=4, version="$Latest")
+        old = self.group_instance_ids()
+        self.new_version(lt)
+        rid = self.asg.start_instance_refresh(
+            AutoScalingGroupName="app", Preferences={"MinHealthyPercentage": 50}
+        )["InstanceRefreshId"]
+        steps = self.roll(rid, old)
+        self.assertEqual([(st, pct, len(o), len(n)) for st, pct, o, n in steps], [
+            ("Started", 0, 2, 2),
+            ("InProgress", 50, 0, 4),
+            ("Successful", 100, 0, 4),
+        ])
+
+    def test_second_start_and_cancel(self) -> None:
+        net = self.make_network()
+        lt = self.make_template(net)
+        self.make_group(net, lt, desired=2, version="$Latest")
+        self.new_version(lt)
+        rid = self.asg.start_instance_refresh(
+            AutoScalingGroupName="app", Preferences={"MinHealthyPercentage": 100, "MaxHealthyPercentage": 150}
+        )["InstanceRefreshId"]
+        self.assertClientError("InstanceRefreshInProgress", self.asg.start_instance_refresh, AutoScalingGroupName="app")
+        self.assertEqual(self.asg.cancel_instance_refresh(AutoScalingGroupName="app")["InstanceRefreshId"], rid)
+        r = self.poll(rid)
+        self.assertEqual(r["Status"], "Cancelled")
+        self.assertIn("EndTime", r)
+        self.assertEqual(len(self.group_instance_ids()), 2)  # the launch-first extra is gone
+        self.assertClientError(
+            "ActiveInstanceRefreshNotFound", self.asg.cancel_instance_refresh, AutoScalingGroupName="app"
+        )
+
     def test_refresh_replaces_every_instance(self) -> None:
         net = self.make_network()
         lt = self.make_template(net)
@@ -640,6 +750,11 @@ class TestInstanceRefresh(EmulatorTestCase):
         )["InstanceRefreshId"]
         self.assertIn(ASG_NS.encode(), bodies[0])
         self.assertIn(b"<InstanceRefreshId>", bodies[0])
+        running = self.poll(refresh_id)
+        self.assertEqual(running["Status"], "InProgress")
+        self.assertNotIn("EndTime", running)
+        while self.poll(refresh_id)["Status"] == "InProgress":
+            pass
 
         new = self.group_instance_ids()
         self.assertEqual(len(new), 3)
@@ -685,17 +800,20 @@ class TestInstanceRefresh(EmulatorTestCase):
         lt = self.make_template(net)
         self.make_group(net, lt, desired=2, version="1")
         first = self.group_instance_ids()
-        self.asg.start_instance_refresh(AutoScalingGroupName="app", Preferences={"SkipMatching": True})
+        rid = self.asg.start_instance_refresh(AutoScalingGroupName="app", Preferences={"SkipMatching": True})["InstanceRefreshId"]
+        self.assertEqual(self.poll(rid)["Status"], "Successful")
         self.assertEqual(self.group_instance_ids(), first)  # already on version 1
 
         self.ec2.create_launch_template_version(
             LaunchTemplateId=lt, SourceVersion="1", LaunchTemplateData={"InstanceType": "t3.small"}
         )
-        self.asg.start_instance_refresh(
+        rid = self.asg.start_instance_refresh(
             AutoScalingGroupName="app",
             DesiredConfiguration={"LaunchTemplate": {"LaunchTemplateId": lt, "Version": "2"}},
             Preferences={"SkipMatching": True},
-        )
+        )["InstanceRefreshId"]
+        while self.poll(rid)["Status"] == "InProgress":
+            pass
         second = self.group_instance_ids()
         self.assertFalse(set(first) & set(second))
         self.assertEqual(self.group()["LaunchTemplate"]["Version"], "2")

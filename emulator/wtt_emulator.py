@@ -807,6 +807,16 @@ def add_asg_update_capacity_rebalance() -> None:
 # Instance refresh (Auto Scaling)
 # ===========================================================================
 
+# A refresh that has not ended yet.
+_ACTIVE_REFRESH = ("Pending", "InProgress", "Cancelling")
+# How often, with the data plane on, running refreshes are moved on.
+REFRESH_TICK = 0.2
+# The data plane, when it runs (main sets it): a refresh then waits for what
+# AWS waits for, in the plane's scaled time: health checks, warmup, draining.
+# Without it a new instance counts as ready at once and every
+# DescribeInstanceRefreshes call moves the refresh on by one batch.
+_plane: Any = None
+
 
 def _refreshes(backend: AutoScalingBackend) -> dict[str, list[dict[str, Any]]]:
     """Instance refreshes per group name, newest first, kept on moto's backend."""
@@ -837,16 +847,28 @@ def _apply_desired_configuration(group: FakeAutoScalingGroup, desired: dict[str,
     group.launch_configuration_name = None
 
 
-def _refresh_group(group: FakeAutoScalingGroup, prefs: dict[str, Any]) -> int:
-    """Replace the group's instances one by one (terminate, launch, register).
-    Returns how many were replaced."""
-    backend = group.autoscaling_backend
+def refresh_bounds(desired: int, prefs: dict[str, Any]) -> tuple[int, int]:
+    """(instances kept in service, instances in service or pending at most)
+    during a rolling refresh: MinHealthyPercentage (default 90) of the desired
+    capacity rounded up, as AWS documents, and MaxHealthyPercentage (default
+    100) rounded down, so the group never exceeds it. AWS replaces at least
+    one instance at a time, even when the two leave no room (100% of one)."""
+    min_pct, max_pct = prefs.get("MinHealthyPercentage"), prefs.get("MaxHealthyPercentage")
+    min_pct = 90 if min_pct in (None, "") else int(min_pct)
+    max_pct = 100 if max_pct in (None, "") else int(max_pct)
+    low = -(-desired * min_pct // 100)
+    high = max(desired, desired * max_pct // 100)
+    return max(0, min(low, high - 1)), high
+
+
+def _stale_instances(group: FakeAutoScalingGroup, prefs: dict[str, Any]) -> list[str]:
+    """The group's instances the refresh replaces, in the group's order."""
     version = _group_lt_version(group)
     current = version.number if version is not None else None
     refresh_protected = prefs.get("ScaleInProtectedInstances") == "Refresh"
-    to_replace = [
-        s
-        for s in list(group.instance_states)
+    return [
+        s.instance.id
+        for s in group.instance_states
         if s.lifecycle_state == "InService"
         and (refresh_protected or not s.protected_from_scale_in)
         and not (
@@ -855,69 +877,274 @@ def _refresh_group(group: FakeAutoScalingGroup, prefs: dict[str, Any]) -> int:
             and getattr(s.instance, "wtt_lt_version", None) == current
         )
     ]
+
+
+def _pick_old(group: FakeAutoScalingGroup, todo: list[str], count: int) -> list[str]:
+    """count of the instances still to replace, each from the AZ that has the
+    most live instances then, oldest first: the group stays balanced while
+    replacements fill the emptiest AZ."""
+    live = _live_states(group)
+    per_az = Counter(s.instance.availability_zone for s in live)
+    pool = sorted((s for s in live if s.instance.id in todo), key=lambda s: s.instance.launch_time)
+    picked: list[str] = []
+    while pool and len(picked) < count:
+        victim = max(pool, key=lambda s: per_az[s.instance.availability_zone])  # the first, so the oldest
+        picked.append(victim.instance.id)
+        pool.remove(victim)
+        per_az[victim.instance.availability_zone] -= 1
+    return picked
+
+
+def _drain_seconds(group: FakeAutoScalingGroup) -> float:
+    """How long a deregistered instance drains before it is terminated: the
+    longest deregistration delay of the group's target groups, in the data
+    plane's time (none without it)."""
+    if _plane is None:
+        return 0.0
+    elbv2 = group.autoscaling_backend.elbv2_backend
+    delays = [
+        float(tg.attributes.get("deregistration_delay.timeout_seconds", 300))
+        for arn in group.target_group_arns or []
+        if (tg := elbv2.target_groups.get(arn)) is not None and tg.load_balancer_arns
+    ]
+    return max(delays, default=0.0) * _plane.config.time_scale
+
+
+def _warmed_up(group: FakeAutoScalingGroup, r: dict[str, Any], instance_id: str, launched: float, now: float) -> bool:
+    """A new instance counts as in service once its warmup (InstanceWarmup,
+    else the group's health check grace period) has passed and the load
+    balancer finds it healthy in every target group of the group (no target
+    group: its time server answers). Without the data plane: at once."""
+    if _plane is None:
+        return True
+    prefs = r["Preferences"]
+    warmup = prefs.get("InstanceWarmup")
+    warmup = float(warmup) if warmup not in (None, "") else float(group.health_check_grace_period or 0)
+    if now - launched < warmup * _plane.config.time_scale:
+        return False
+    arns = group.target_group_arns or []
+    if arns:
+        return all(
+            (h := _plane.target_health(arn, instance_id)) is not None and h.state == "healthy" for arn in arns
+        )
+    machine = _plane.machines.get(instance_id)
+    return machine is not None and machine.status == "serving"
+
+
+def _retire(group: FakeAutoScalingGroup, r: dict[str, Any], ids: list[str], now: float) -> None:
+    """Take old instances out of service: out of the group and its target
+    groups at once (the load balancer drains them), terminated once drained."""
+    if not ids:
+        return
+    group.instance_states = [s for s in group.instance_states if s.instance.id not in ids]
+    _sync_target_groups(group)
+    r["_todo"] = [i for i in r["_todo"] if i not in ids]
+    until = now + _drain_seconds(group)
+    r["_draining"].extend((i, until) for i in ids)
+    _terminate_drained(group.autoscaling_backend, r, now)  # nothing to drain: at once
+
+
+def _terminate_drained(backend: AutoScalingBackend, r: dict[str, Any], now: float) -> None:
+    due = [i for i, until in r["_draining"] if until <= now]
+    if not due:
+        return
+    r["_draining"] = [(i, until) for i, until in r["_draining"] if until > now]
+    ec2 = backend.ec2_backend
+    live = [i for i in due if i in {inst.id for inst in ec2.all_instances()}]
+    if live:
+        ec2.terminate_instances(live)
+
+
+def _follow_replacements(group: FakeAutoScalingGroup, r: dict[str, Any], members: set[str], now: float) -> None:
+    """A new instance the group replaced meanwhile (its health check failed)
+    is not in service: the batch waits for the group's replacement instead,
+    as AWS's refresh does, its warmup counted from now."""
+    lost = [i for i, _ in r["_launched"] if i not in members]
+    if not lost:
+        return
+    known = {i for i, _ in r["_launched"]} | set(r["_todo"]) | set(r["_new"])
+    fresh = [s.instance.id for s in group.instance_states if s.instance.id not in known]
+    swap = dict(zip(lost, fresh))
+    r["_launched"] = [(swap[i], now) if i in swap else (i, t) for i, t in r["_launched"]]
+
+
+def _set_progress(r: dict[str, Any]) -> None:
+    total = r["_total"]
+    pct = 100 if total == 0 else min(100, r["_done"] * 100 // total)
+    r["PercentageComplete"] = pct
+    r["InstancesToUpdate"] = total - r["_done"]
+    r["ProgressDetails"] = {"LivePoolProgress": {"PercentageComplete": pct, "InstancesToUpdate": total - r["_done"]}}
+
+
+def _finish(r: dict[str, Any], status: str, reason: str | None = None) -> None:
+    r["Status"] = status
+    r["EndTime"] = utcnow()
+    if reason:
+        r["StatusReason"] = reason
+
+
+def advance_refresh(backend: AutoScalingBackend, r: dict[str, Any], now: float) -> None:
+    """Move a rolling refresh on as far as it can go now, at most one batch.
+
+    A batch replaces up to max - min instances (the bounds of refresh_bounds):
+    as many as the maximum allows are launched before their old instances
+    leave (the old ones leave once every new one of the batch is in service),
+    the rest leave first, so the instances in service never fall below the
+    minimum. Old instances drain, then are terminated."""
+    _terminate_drained(backend, r, now)
+    if r["Status"] not in ("Pending", "InProgress"):
+        return
+    group = backend.autoscaling_groups.get(r["AutoScalingGroupName"])
+    if group is None:
+        _finish(r, "Cancelled", "The Auto Scaling group was deleted.")
+        return
+    members = {s.instance.id for s in group.instance_states}
+    if r["_launched"]:
+        _follow_replacements(group, r, members, now)
+        # without the data plane nothing fails a health check: a lost one is done
+        if not all((i in members or _plane is None) and _warmed_up(group, r, i, t, now) for i, t in r["_launched"]):
+            return
+        r["_done"] += len(r["_launched"])
+        r["_new"].extend(i for i, _ in r["_launched"])
+        r["_launched"] = []
+        _retire(group, r, _pick_old(group, r["_todo"], r["_hold"]), now)
+        r["_hold"] = 0
+        members = {s.instance.id for s in group.instance_states}
+    # old instances the group lost another way (scale-in, health check) are done
+    lost = [i for i in r["_todo"] if i not in members]
+    if lost:
+        r["_todo"] = [i for i in r["_todo"] if i in members]
+        r["_done"] += len(lost)
+    r["Status"] = "InProgress"
+    _set_progress(r)
+    if not r["_todo"]:
+        if not r["_draining"]:
+            _finish(r, "Successful")
+        return
+    desired = int(group.desired_capacity or 0)
+    low, high = refresh_bounds(desired, r["Preferences"])
+    batch = min(len(r["_todo"]), max(1, high - low))
+    launch_first = min(batch, max(0, high - desired))
+    _retire(group, r, _pick_old(group, r["_todo"], batch - launch_first), now)
     tags = group.get_propagated_tags()
     tags[ASG_NAME_TAG] = group.name
+    version = _group_lt_version(group)
     if version is not None:
         tags.update(version.instance_tags)
-    for old in to_replace:
-        group.instance_states = [s for s in group.instance_states if s is not old]
-        _sync_target_groups(group)
-        backend.ec2_backend.terminate_instances([old.instance.id])
-        new = _launch_one(group, tags)
-        new.protected_from_scale_in = old.protected_from_scale_in
-        backend.update_attached_elbs(group.name)
-        backend.update_attached_target_groups(group.name)
-    return len(to_replace)
+    for _ in range(batch):
+        r["_launched"].append((_launch_one(group, tags).instance.id, now))
+    r["_hold"] = launch_first
+    backend.update_attached_elbs(group.name)
+    backend.update_attached_target_groups(group.name)
+
+
+def _advance_all(backend: AutoScalingBackend, now: float) -> bool:
+    """Moves every unfinished refresh of one backend on; True if any was."""
+    store = getattr(backend, "wtt_instance_refreshes", None)
+    moved = False
+    for refreshes in list((store or {}).values()):
+        for r in refreshes:
+            if r["Status"] in _ACTIVE_REFRESH or r["_draining"]:
+                advance_refresh(backend, r, now)
+                moved = True
+    return moved
+
+
+def start_refresh_driver(plane: Any) -> Any:
+    """With the data plane on, refreshes move on by themselves, every
+    REFRESH_TICK seconds, under the lock every API request holds. Returns the
+    event that stops the driver."""
+    import threading
+    import time
+
+    from moto.autoscaling.models import autoscaling_backends
+
+    global _plane
+    _plane = plane
+    stop = threading.Event()
+
+    def drive() -> None:
+        while not stop.wait(REFRESH_TICK):
+            try:
+                moved = False
+                with plane.lock:
+                    now = time.monotonic()
+                    for regions in list(autoscaling_backends.values()):
+                        for backend in list(regions.values()):
+                            moved = _advance_all(backend, now) or moved
+                if moved:
+                    plane.nudge()
+            except Exception as e:  # keep driving; say what went wrong
+                print(f"wtt emulator: instance refresh: {e!r}", file=sys.stderr, flush=True)
+
+    threading.Thread(target=drive, name="instance-refresh", daemon=True).start()
+    return stop
 
 
 def add_start_instance_refresh() -> None:
-    """StartInstanceRefresh: applies DesiredConfiguration (if any) to the group,
-    then replaces the instances synchronously before answering; the refresh is
-    recorded as Successful."""
+    """StartInstanceRefresh (Rolling): applies DesiredConfiguration (if any) to
+    the group, records the refresh InProgress and starts its first batch; see
+    advance_refresh for the rest. A second start while one runs is AWS's
+    InstanceRefreshInProgress error."""
 
     def start_instance_refresh(self: AutoScalingResponse) -> ActionResult:
+        import time
+
         name = self._get_param("AutoScalingGroupName")
         prefs = self._get_param("Preferences") or {}
         desired = self._get_param("DesiredConfiguration") or {}
         strategy = self._get_param("Strategy") or "Rolling"
         group = _get_group(self.autoscaling_backend, name)
-        started = utcnow()
+        store = _refreshes(self.autoscaling_backend).setdefault(group.name, [])
+        if any(r["Status"] in _ACTIVE_REFRESH for r in store):
+            raise AutoscalingClientError(
+                "InstanceRefreshInProgress",
+                "An Instance Refresh is already in progress and blocks the execution of this Instance Refresh.",
+            )
         _apply_desired_configuration(group, desired)
-        replaced = _refresh_group(group, prefs)
+        todo = _stale_instances(group, prefs)
         refresh: dict[str, Any] = {
             "InstanceRefreshId": str(uuid.uuid4()),
             "AutoScalingGroupName": group.name,
-            "Status": "Successful",
-            "StartTime": started,
-            "EndTime": utcnow(),
-            "PercentageComplete": 100,
-            "InstancesToUpdate": 0,
-            "ProgressDetails": {
-                "LivePoolProgress": {"PercentageComplete": 100, "InstancesToUpdate": 0}
-            },
+            "Status": "Pending",
+            "StartTime": utcnow(),
             "Preferences": prefs,
             "Strategy": strategy,
-            "_Replaced": replaced,
+            "_todo": todo,
+            "_total": len(todo),
+            "_done": 0,
+            "_launched": [],
+            "_new": [],
+            "_hold": 0,
+            "_draining": [],
         }
         if desired:
             refresh["DesiredConfiguration"] = desired
-        _refreshes(self.autoscaling_backend).setdefault(group.name, []).insert(0, refresh)
+        store.insert(0, refresh)
+        advance_refresh(self.autoscaling_backend, refresh, time.monotonic())
         return ActionResult({"InstanceRefreshId": refresh["InstanceRefreshId"]})
 
     AutoScalingResponse.start_instance_refresh = start_instance_refresh  # type: ignore[attr-defined]
 
 
 def add_describe_instance_refreshes() -> None:
-    """DescribeInstanceRefreshes: the group's refreshes, newest first."""
+    """DescribeInstanceRefreshes: the group's refreshes, newest first. Without
+    the data plane each call first moves the group's refresh on by a batch."""
 
     def describe_instance_refreshes(self: AutoScalingResponse) -> ActionResult:
+        import time
+
         name = self._get_param("AutoScalingGroupName")
         ids = self._get_param("InstanceRefreshIds", []) or []
         token = self._get_param("NextToken")
         max_records = int(self._get_param("MaxRecords") or 50)
+        refreshes = _refreshes(self.autoscaling_backend).get(name or "", [])
+        if _plane is None:
+            for r in refreshes:
+                advance_refresh(self.autoscaling_backend, r, time.monotonic())
         items = [
             {k: v for k, v in r.items() if not k.startswith("_")}
-            for r in _refreshes(self.autoscaling_backend).get(name or "", [])
+            for r in refreshes
             if not ids or r["InstanceRefreshId"] in ids
         ]
         start = int(token) if token and str(token).isdigit() else 0
@@ -929,16 +1156,26 @@ def add_describe_instance_refreshes() -> None:
 
 
 def add_cancel_instance_refresh() -> None:
-    """CancelInstanceRefresh: refreshes finish synchronously, so there is never
-    one to cancel; answers AWS's ActiveInstanceRefreshNotFound error."""
+    """CancelInstanceRefresh: stops the running refresh where it is (instances
+    already replaced stay; old instances already leaving still drain and
+    go). A group left above its desired capacity by a launch-first batch is
+    brought back to it, old instances first. No refresh running: AWS's
+    ActiveInstanceRefreshNotFound error."""
 
     def cancel_instance_refresh(self: AutoScalingResponse) -> ActionResult:
         name = self._get_param("AutoScalingGroupName")
-        _get_group(self.autoscaling_backend, name)
-        raise AutoscalingClientError(
-            "ActiveInstanceRefreshNotFound",
-            f"No in progress or pending Instance Refresh found for Auto Scaling group {name}",
-        )
+        group = _get_group(self.autoscaling_backend, name)
+        active = [r for r in _refreshes(self.autoscaling_backend).get(group.name, []) if r["Status"] in _ACTIVE_REFRESH]
+        if not active:
+            raise AutoscalingClientError(
+                "ActiveInstanceRefreshNotFound",
+                f"No in progress or pending Instance Refresh found for Auto Scaling group {name}",
+            )
+        r = active[0]
+        r["_launched"], r["_hold"] = [], 0
+        _finish(r, "Cancelled", "The instance refresh was cancelled.")
+        group.set_desired_capacity(group.desired_capacity)
+        return ActionResult({"InstanceRefreshId": r["InstanceRefreshId"]})
 
     AutoScalingResponse.cancel_instance_refresh = cancel_instance_refresh  # type: ignore[attr-defined]
 
@@ -1080,6 +1317,7 @@ def main(argv: list[str] | None = None) -> int:
             server.server_close()
             print(f"wtt emulator: data plane: cannot serve DNS on udp 127.0.0.1:{port}: {e}", file=sys.stderr)
             return 1
+        stop_refreshes = start_refresh_driver(plane)
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     print(
@@ -1105,6 +1343,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         server.server_close()
         if plane is not None:
+            stop_refreshes.set()
             plane.stop()
     return 0
 

@@ -43,13 +43,13 @@ func TestPrintWhatIf(t *testing.T) {
 	if err := json.Unmarshal(b.Bytes(), &m); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"scenario", "stage", "outage", "outageSeconds", "capacityLeftPercent", "failingRequests", "fixedBy", "assumptions"} {
+	for _, k := range []string{"scenario", "stage", "outage", "outageSeconds", "capacityLeftPercent", "failingRequests", "fixedBy", "assumptions", "healthCheckSeconds", "replacedSeconds"} {
 		if _, ok := m[k]; !ok {
 			t.Errorf("what-if JSON lacks %q", k)
 		}
 	}
-	if len(m) != 8 {
-		t.Errorf("what-if JSON has %d keys, want the 8 of the contract: %v", len(m), m)
+	if len(m) != 10 {
+		t.Errorf("what-if JSON has %d keys, want the 10 of the contract: %v", len(m), m)
 	}
 }
 

@@ -20,6 +20,12 @@ func PrintWhatIf(w io.Writer, format, app string, o whatif.Outcome) error {
 	fmt.Fprintf(w, "  Outage:            %s\n", outage)
 	fmt.Fprintf(w, "  Failures last:     %s\n", failureSeconds(o.OutageSeconds))
 	fmt.Fprintf(w, "  Capacity left:     %d%%\n", o.CapacityLeftPercent)
+	switch {
+	case o.ReplacedSeconds == whatif.UntilSomeoneActs:
+		fmt.Fprintf(w, "  Capacity back:     when someone replaces it\n")
+	case o.ReplacedSeconds > 0:
+		fmt.Fprintf(w, "  Capacity back:     after about %d s (the Auto Scaling group replaces it)\n", o.ReplacedSeconds)
+	}
 	fmt.Fprintf(w, "  Failing requests:  %s\n", o.FailingRequests)
 	fmt.Fprintf(w, "  Fixed by:          %s\n", o.FixedBy)
 	if len(o.Assumptions) > 0 {

@@ -70,7 +70,17 @@ type Outcome struct {
 	// OutageSeconds is how long users see failures (the whole outage, or
 	// the partial failures FailingRequests describes); -1 means until
 	// someone acts, 0 none.
-	OutageSeconds       int64    `json:"outageSeconds"`
+	OutageSeconds int64 `json:"outageSeconds"`
+	// HealthCheckSeconds: how long requests still go to the lost
+	// instances before the load balancer's health checks take them out
+	// (interval x unhealthy threshold); 0 when no load balancer steers
+	// requests. Apart from the load balancer's own DNS name (see
+	// Assumptions), no request fails after it unless Outage.
+	HealthCheckSeconds int64 `json:"healthCheckSeconds"`
+	// ReplacedSeconds: how long after the loss the lost capacity is in
+	// service again (noticed, launched, booted, healthy); -1 when nothing
+	// replaces it, 0 when nothing was lost.
+	ReplacedSeconds     int64    `json:"replacedSeconds"`
 	CapacityLeftPercent int      `json:"capacityLeftPercent"`
 	FailingRequests     string   `json:"failingRequests"`
 	FixedBy             string   `json:"fixedBy"`
@@ -131,7 +141,7 @@ func WhatIf(s *observe.State, sc Scenario) (Outcome, error) {
 	o := Outcome{Scenario: sc.String(), Stage: stage.Detect(s).Stage, Assumptions: []string{}}
 	live := s.LiveInstances()
 	if len(live) == 0 {
-		o.Outage, o.OutageSeconds = true, UntilSomeoneActs
+		o.Outage, o.OutageSeconds, o.ReplacedSeconds = true, UntilSomeoneActs, UntilSomeoneActs
 		o.FailingRequests = "all: no instance runs, so there is nothing to lose"
 		o.FixedBy = "wtt up --yes"
 		return o, nil
@@ -185,6 +195,7 @@ func loseInstances(s *observe.State, o *Outcome, live, lost []observe.Instance, 
 	case s.LoadBalancer != nil && grouped:
 		o.Assumptions = append(o.Assumptions, t.notes...)
 		o.Assumptions = append(o.Assumptions, t.bootNote())
+		o.HealthCheckSeconds, o.ReplacedSeconds = t.detect, t.replace
 		if left == 0 {
 			o.Outage, o.OutageSeconds = true, t.replace
 			o.FailingRequests = fmt.Sprintf("all: %s was the group's only capacity; users get errors until its replacement is launched, booted and healthy (%d s to notice + %d s to boot + %d s to pass the health check)",
@@ -198,6 +209,7 @@ func loseInstances(s *observe.State, o *Outcome, live, lost []observe.Instance, 
 		o.FixedBy = "already handled: the Auto Scaling group replaces it"
 	case s.LoadBalancer != nil:
 		o.Assumptions = append(o.Assumptions, t.notes...)
+		o.HealthCheckSeconds, o.ReplacedSeconds = t.detect, UntilSomeoneActs
 		if left == 0 {
 			o.Outage, o.OutageSeconds = true, UntilSomeoneActs
 			o.FailingRequests = fmt.Sprintf("all: %s served every request behind the load balancer, and nothing replaces it", what)
@@ -209,7 +221,7 @@ func loseInstances(s *observe.State, o *Outcome, live, lost []observe.Instance, 
 			what, share, t.detect, o.CapacityLeftPercent)
 		o.FixedBy = "wtt migrate --to=asg --yes"
 	case s.DNS != nil && s.DNS.Type == "A" && s.DNS.AliasTarget == "" && left > 0:
-		o.OutageSeconds = s.DNS.TTL
+		o.OutageSeconds, o.ReplacedSeconds = s.DNS.TTL, UntilSomeoneActs
 		o.Assumptions = append(o.Assumptions,
 			fmt.Sprintf("record %s has TTL %d s (from AWS)", s.DNS.Name, s.DNS.TTL),
 			"the dead address is removed from the record at once (nothing does it on its own: re-run the dns rung or `wtt scale`); until then clients that pick it keep failing")
@@ -217,7 +229,7 @@ func loseInstances(s *observe.State, o *Outcome, live, lost []observe.Instance, 
 			what, share, s.DNS.TTL, o.CapacityLeftPercent)
 		o.FixedBy = "wtt migrate --to=alb --yes"
 	default:
-		o.OutageSeconds = UntilSomeoneActs
+		o.OutageSeconds, o.ReplacedSeconds = UntilSomeoneActs, UntilSomeoneActs
 		if left == 0 {
 			o.Outage = true
 			o.FailingRequests = fmt.Sprintf("all: %s was the only one, and nothing replaces it", what)
@@ -247,7 +259,7 @@ func loseAZ(s *observe.State, o *Outcome, live, lost []observe.Instance, az stri
 	if lb := s.LoadBalancer; lb != nil {
 		others := slices.DeleteFunc(slices.Clone(lb.AZs), func(z string) bool { return z == az })
 		if len(others) == 0 {
-			o.Outage, o.OutageSeconds = true, UntilSomeoneActs
+			o.Outage, o.OutageSeconds, o.ReplacedSeconds = true, UntilSomeoneActs, UntilSomeoneActs
 			o.CapacityLeftPercent = 0
 			o.FailingRequests = fmt.Sprintf("all: the load balancer has nodes only in %s", az)
 			o.FixedBy = "wtt migrate --to=multi-az --yes"
@@ -259,7 +271,7 @@ func loseAZ(s *observe.State, o *Outcome, live, lost []observe.Instance, az stri
 			if len(groupOthers) == 0 {
 				t := timingOf(s)
 				o.Assumptions = append(o.Assumptions, t.notes...)
-				o.Outage, o.OutageSeconds = true, UntilSomeoneActs
+				o.Outage, o.OutageSeconds, o.ReplacedSeconds = true, UntilSomeoneActs, UntilSomeoneActs
 				o.FailingRequests = fmt.Sprintf("all: every instance runs in %s, and the Auto Scaling group can launch only there; users get errors until the AZ recovers or someone acts", az)
 				o.FixedBy = "wtt migrate --to=multi-az --yes"
 				return

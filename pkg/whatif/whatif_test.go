@@ -111,3 +111,33 @@ func TestBadInput(t *testing.T) {
 		t.Errorf("unknown instance: %v", err)
 	}
 }
+
+// The figures a probe can check the prediction against: when the health
+// checks have taken the lost instances out of service, and when the lost
+// capacity is back.
+func TestHealthCheckAndReplacementFigures(t *testing.T) {
+	for _, tc := range []struct {
+		name            string
+		state           *observe.State
+		lose            string
+		check, replaced int64
+	}{
+		{"single: its AZ", fx.Single(), "az", 0, UntilSomeoneActs},
+		{"dns: an instance", fx.DNS(3, 60), "instance", 0, UntilSomeoneActs},
+		{"alb: the instance", fx.ALB(), "instance", 20, UntilSomeoneActs},
+		{"asg: the instance", fx.ASG(), "instance", 20, 20 + BootSeconds + 20},
+		{"asg in one AZ: the AZ", fx.ASG(), "az", 0, UntilSomeoneActs},
+		{"multi-az: an AZ", fx.MultiAZ(), "az=us-east-1b", 20, 20 + BootSeconds + 20},
+		{"multi-az: an empty AZ", fx.MultiAZ(), "az=us-east-1d", 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o, err := WhatIf(tc.state, mustParse(t, tc.lose))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if o.HealthCheckSeconds != tc.check || o.ReplacedSeconds != tc.replaced {
+				t.Errorf("health checks %d s, replaced %d s; want %d s, %d s\n%+v", o.HealthCheckSeconds, o.ReplacedSeconds, tc.check, tc.replaced, o)
+			}
+		})
+	}
+}
