@@ -240,7 +240,7 @@ func (e *Env) createOrRepairLoadBalancer(ctx context.Context, subnetIDs []string
 func (e *Env) waitLoadBalancerActive(ctx context.Context, arn string) error {
 	w := elbv2.NewLoadBalancerAvailableWaiter(e.C.ELB, func(o *elbv2.LoadBalancerAvailableWaiterOptions) {
 		o.MinDelay = e.pollInterval()
-		o.MaxDelay = max(e.pollInterval(), 15*time.Second)
+		o.MaxDelay = e.maxPollDelay(15 * time.Second)
 	})
 	start := time.Now()
 	if err := w.Wait(ctx, &elbv2.DescribeLoadBalancersInput{LoadBalancerArns: []string{arn}}, e.waitTimeout()); err != nil {

@@ -265,7 +265,7 @@ func (e *Env) albChangeRecords(ctx context.Context, zoneID, name, why string, ch
 	}
 	w := route53.NewResourceRecordSetsChangedWaiter(e.C.Route53, func(o *route53.ResourceRecordSetsChangedWaiterOptions) {
 		o.MinDelay = e.pollInterval()
-		o.MaxDelay = max(e.pollInterval(), 30*time.Second)
+		o.MaxDelay = e.maxPollDelay(30 * time.Second)
 	})
 	start := time.Now()
 	if err := w.Wait(ctx, &route53.GetChangeInput{Id: out.ChangeInfo.Id}, e.waitTimeout()); err != nil {

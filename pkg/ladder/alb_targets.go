@@ -116,7 +116,7 @@ func (e *Env) waitHealthy(ctx context.Context, ids []string) error {
 	}
 	w := elbv2.NewTargetInServiceWaiter(e.C.ELB, func(o *elbv2.TargetInServiceWaiterOptions) {
 		o.MinDelay = e.pollInterval()
-		o.MaxDelay = max(e.pollInterval(), 15*time.Second)
+		o.MaxDelay = e.maxPollDelay(15 * time.Second)
 	})
 	start := time.Now()
 	in := &elbv2.DescribeTargetHealthInput{TargetGroupArn: aws.String(arn), Targets: targetsFor(ids)}
@@ -188,7 +188,7 @@ func (e *Env) deregisterTargets(ctx context.Context, ids []string) error {
 	}
 	w := elbv2.NewTargetDeregisteredWaiter(e.C.ELB, func(o *elbv2.TargetDeregisteredWaiterOptions) {
 		o.MinDelay = e.pollInterval()
-		o.MaxDelay = max(e.pollInterval(), 15*time.Second)
+		o.MaxDelay = e.maxPollDelay(15 * time.Second)
 	})
 	start := time.Now()
 	if err := w.Wait(ctx, &elbv2.DescribeTargetHealthInput{TargetGroupArn: aws.String(arn), Targets: targetsFor(registered)}, e.waitTimeout()); err != nil {

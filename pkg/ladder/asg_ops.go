@@ -86,6 +86,7 @@ func (e *Env) waitGroupHealthy(ctx context.Context) error {
 	name := e.N.ASG()
 	start := time.Now()
 	last, lastReport := "", time.Time{}
+	poll := e.backoff(15 * time.Second)
 	for {
 		h, err := e.groupHealth(ctx)
 		if err != nil {
@@ -106,7 +107,7 @@ func (e *Env) waitGroupHealthy(ctx context.Context) error {
 					"aws elbv2 describe-target-health), fix the cause, then run the same command again: it continues with the group as it is", name),
 			}
 		}
-		if err := sleep(ctx, e.pollInterval()); err != nil {
+		if err := poll.sleep(ctx); err != nil {
 			return err
 		}
 	}

@@ -292,7 +292,7 @@ func (e *Env) upsertA(ctx context.Context, zoneID, name string, ttl int64, addrs
 func (e *Env) waitChange(ctx context.Context, id, what string) error {
 	w := route53.NewResourceRecordSetsChangedWaiter(e.C.Route53, func(o *route53.ResourceRecordSetsChangedWaiterOptions) {
 		o.MinDelay = e.pollInterval()
-		o.MaxDelay = max(e.pollInterval(), 30*time.Second)
+		o.MaxDelay = e.maxPollDelay(30 * time.Second)
 	})
 	start := time.Now()
 	if err := w.Wait(ctx, &route53.GetChangeInput{Id: aws.String(id)}, e.waitTimeout()); err != nil {

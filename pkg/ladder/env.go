@@ -146,12 +146,47 @@ func (e *Env) clientToken(parts ...string) *string {
 	return aws.String(tok)
 }
 
+// pollInterval is a waiter's first delay between two polls (the first poll
+// is at once). AWS takes seconds to change an instance's or a target's
+// state, so polling it sooner than every 5 s only spends requests; the CLI
+// sets a shorter interval for a custom endpoint (an emulator), which changes
+// state at once or on its own scaled clock.
 func (e *Env) pollInterval() time.Duration {
 	if e.Opts.PollInterval > 0 {
 		return e.Opts.PollInterval
 	}
 	return 5 * time.Second
 }
+
+// maxPollDelay caps a waiter's exponential backoff: awsCap (what AWS's own
+// waiters use for the resource: 15 s for instances and targets, 30 s for
+// Route 53), but never more than 6 poll intervals. With the 5 s default
+// that is awsCap, as before; with an emulator's short interval the gaps stay
+// short too, so a wait that ends after a few seconds (a drain of 30 s on a
+// scaled clock) is noticed about a second after, not up to 15 s late.
+func (e *Env) maxPollDelay(awsCap time.Duration) time.Duration {
+	return max(e.pollInterval(), min(awsCap, 6*e.pollInterval()))
+}
+
+// backoff is the delay sequence of a hand-written poll loop, shaped like
+// the SDK's waiters: the poll interval, doubling up to maxPollDelay(awsCap).
+// Fewer requests than a fixed interval over a long wait, and no gap longer
+// than the cap.
+type backoff struct{ next, cap time.Duration }
+
+func (e *Env) backoff(awsCap time.Duration) *backoff {
+	return &backoff{next: e.pollInterval(), cap: e.maxPollDelay(awsCap)}
+}
+
+// delay is the next delay of the sequence.
+func (b *backoff) delay() time.Duration {
+	d := b.next
+	b.next = min(2*b.next, b.cap)
+	return d
+}
+
+// sleep waits the next delay of the sequence, or until ctx is done.
+func (b *backoff) sleep(ctx context.Context) error { return sleep(ctx, b.delay()) }
 
 func (e *Env) waitTimeout() time.Duration {
 	if e.Opts.WaitTimeout > 0 {

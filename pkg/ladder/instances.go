@@ -223,7 +223,7 @@ func (e *Env) waitRunning(ctx context.Context, ids []string) error {
 	}
 	w := ec2.NewInstanceRunningWaiter(e.C.EC2, func(o *ec2.InstanceRunningWaiterOptions) {
 		o.MinDelay = e.pollInterval()
-		o.MaxDelay = max(e.pollInterval(), 15*time.Second)
+		o.MaxDelay = e.maxPollDelay(15 * time.Second)
 	})
 	start := time.Now()
 	if err := w.Wait(ctx, &ec2.DescribeInstancesInput{InstanceIds: ids}, e.waitTimeout()); err != nil {
@@ -248,7 +248,7 @@ func (e *Env) terminate(ctx context.Context, ids []string) error {
 	}
 	w := ec2.NewInstanceTerminatedWaiter(e.C.EC2, func(o *ec2.InstanceTerminatedWaiterOptions) {
 		o.MinDelay = e.pollInterval()
-		o.MaxDelay = max(e.pollInterval(), 15*time.Second)
+		o.MaxDelay = e.maxPollDelay(15 * time.Second)
 	})
 	start := time.Now()
 	if err := w.Wait(ctx, &ec2.DescribeInstancesInput{InstanceIds: ids}, e.waitTimeout()); err != nil {

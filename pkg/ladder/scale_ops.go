@@ -62,7 +62,7 @@ func (e *Env) stopAndWait(ctx context.Context, in observe.Instance) error {
 func (e *Env) waitStopped(ctx context.Context, id string) error {
 	w := ec2.NewInstanceStoppedWaiter(e.C.EC2, func(o *ec2.InstanceStoppedWaiterOptions) {
 		o.MinDelay = e.pollInterval()
-		o.MaxDelay = max(e.pollInterval(), 15*time.Second)
+		o.MaxDelay = e.maxPollDelay(15 * time.Second)
 	})
 	start := time.Now()
 	if err := w.Wait(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}}, e.waitTimeout()); err != nil {
