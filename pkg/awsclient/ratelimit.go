@@ -18,8 +18,11 @@ import (
 //
 // The rates, as AWS documents them:
 //   - Route 53: five requests per second per account, all actions together
-//     (Route 53 Developer Guide, "Quotas on API requests"). The bucket holds
-//     one token, so no one-second window ever sees more than five.
+//     (Route 53 Developer Guide, "Quotas on API requests"). A sliding
+//     window, not a bucket: a request goes once the fifth before it is a
+//     second old, so a burst of five goes at once (a bucket of one token
+//     would space every request 200 ms apart) and no one-second window
+//     ever sees a sixth.
 //   - EC2: a token bucket per action (EC2 Developer Guide, "Request
 //     throttling for the Amazon EC2 API"): resource-intensive actions
 //     (RunInstances, StartInstances, StopInstances, TerminateInstances)
@@ -32,6 +35,32 @@ import (
 // Quotas) publish no per-account request rate that a command of wtt's size
 // could reach, so they are not limited here; the retryer's backoff handles
 // a throttle from them.
+
+// pacer says how long a request arriving at now must wait, and counts it
+// as sent then.
+type pacer interface {
+	take(now time.Time) time.Duration
+}
+
+// window allows at most n requests in any interval of length per: each
+// request goes no earlier than per after the n-th request before it.
+type window struct {
+	n    int
+	per  time.Duration
+	sent []time.Time // the last n send times, oldest first
+}
+
+func (w *window) take(now time.Time) time.Duration {
+	at := now
+	if len(w.sent) == w.n {
+		if earliest := w.sent[0].Add(w.per); earliest.After(at) {
+			at = earliest
+		}
+		w.sent = w.sent[1:]
+	}
+	w.sent = append(w.sent, at)
+	return at.Sub(now)
+}
 
 // bucket is a token bucket on an injectable clock.
 type bucket struct {
@@ -63,7 +92,7 @@ func (b *bucket) take(now time.Time) time.Duration {
 // Limiter holds the buckets of one process (one account and region).
 type Limiter struct {
 	mu      sync.Mutex
-	buckets map[string]*bucket
+	buckets map[string]pacer
 	now     func() time.Time
 	sleep   func(context.Context, time.Duration) error
 	sent    func(at time.Time) // tests: when each request goes
@@ -71,7 +100,7 @@ type Limiter struct {
 
 // NewLimiter returns a limiter on the real clock.
 func NewLimiter() *Limiter {
-	return &Limiter{buckets: map[string]*bucket{}, now: time.Now, sleep: sleepCtx}
+	return &Limiter{buckets: map[string]pacer{}, now: time.Now, sleep: sleepCtx}
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
@@ -85,29 +114,32 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// rateOf names the bucket an action draws from and its documented size
-// and refill rate; ok is false for actions no documented rate covers.
-func rateOf(action string) (key string, capacity, perSec float64, ok bool) {
+// rateOf names the pacer an action draws from and makes it as AWS
+// documents it; ok is false for actions no documented rate covers.
+func rateOf(action string) (key string, newPacer func() pacer, ok bool) {
 	service, op, _ := strings.Cut(action, ":")
+	ec2Bucket := func(capacity, perSec float64) func() pacer {
+		return func() pacer { return &bucket{capacity: capacity, perSec: perSec} }
+	}
 	switch service {
 	case "route53":
-		return "route53", 1, 5, true
+		return "route53", func() pacer { return &window{n: 5, per: time.Second} }, true
 	case "ec2":
 		switch op {
 		case "RunInstances", "StartInstances", "StopInstances", "TerminateInstances":
-			return action, 50, 5, true
+			return action, ec2Bucket(50, 5), true
 		}
 		if IsMutating(action) {
-			return action, 200, 5, true
+			return action, ec2Bucket(200, 5), true
 		}
-		return action, 50, 10, true
+		return action, ec2Bucket(50, 10), true
 	}
-	return "", 0, 0, false
+	return "", nil, false
 }
 
 // Wait blocks until action may be sent (or ctx ends).
 func (l *Limiter) Wait(ctx context.Context, action string) error {
-	key, capacity, perSec, ok := rateOf(action)
+	key, makePacer, ok := rateOf(action)
 	if !ok {
 		if l.sent != nil {
 			l.sent(l.now())
@@ -117,7 +149,7 @@ func (l *Limiter) Wait(ctx context.Context, action string) error {
 	l.mu.Lock()
 	b := l.buckets[key]
 	if b == nil {
-		b = &bucket{capacity: capacity, perSec: perSec}
+		b = makePacer()
 		l.buckets[key] = b
 	}
 	now := l.now()

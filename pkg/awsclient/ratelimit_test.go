@@ -21,7 +21,7 @@ type fakeClock struct {
 }
 
 func (c *fakeClock) limiter() *Limiter {
-	return &Limiter{buckets: map[string]*bucket{},
+	return &Limiter{buckets: map[string]pacer{},
 		now:   func() time.Time { return c.now },
 		sleep: func(context.Context, time.Duration) error { return nil },
 		sent:  func(at time.Time) { c.mu.Lock(); c.sent = append(c.sent, at); c.mu.Unlock() },
@@ -62,10 +62,13 @@ func TestRoute53BurstIsHeldToFivePerSecond(t *testing.T) {
 	if got := maxInWindow(sent, time.Second); got != 5 {
 		t.Errorf("a burst of 40 Route 53 requests put %d in one second; AWS allows 5", got)
 	}
-	// Held to the rate, not below it: 40 requests at 5/s take 7.8 s of
-	// virtual time, the first going at once.
-	if span := sent[len(sent)-1].Sub(sent[0]); span != 7800*time.Millisecond {
-		t.Errorf("40 requests spread over %s, want 7.8s (5 a second)", span)
+	// Held to the rate, not below it: the first five go at once, and 40
+	// requests at 5 a second take 7 s of virtual time.
+	if span := sent[4].Sub(sent[0]); span != 0 {
+		t.Errorf("the first five requests spread over %s; AWS allows five at once", span)
+	}
+	if span := sent[len(sent)-1].Sub(sent[0]); span != 7*time.Second {
+		t.Errorf("40 requests spread over %s, want 7s (5 a second)", span)
 	}
 }
 
@@ -148,5 +151,23 @@ func TestRoute53ClientBurstThroughTheSeam(t *testing.T) {
 	}
 	if got := maxInWindow(clock.sent, time.Second); got != 5 {
 		t.Errorf("%d of a burst of 12 Route 53 requests went within one second; AWS allows 5", got)
+	}
+}
+
+// The window slides: a sixth request 900 ms after a burst of five waits
+// only until the first of them is a second old, not a whole period.
+func TestRoute53WindowSlides(t *testing.T) {
+	c := &fakeClock{now: time.Unix(1_800_000_000, 0)}
+	l := c.limiter()
+	start := c.now
+	c.burst(t, l, "route53:GetChange", 5)
+	c.now = start.Add(900 * time.Millisecond)
+	sixth := c.burst(t, l, "route53:GetChange", 1)[0]
+	if got := sixth.Sub(start); got != time.Second {
+		t.Errorf("the sixth request went at +%s, want +1s (when the first of the five is a second old)", got)
+	}
+	c.now = start.Add(5 * time.Second)
+	if later := c.burst(t, l, "route53:GetChange", 5); later[4] != c.now {
+		t.Errorf("after a quiet spell a burst of five waited until %s", later[4].Sub(c.now))
 	}
 }
