@@ -87,19 +87,22 @@ func (r Rule) Covers(port int32) bool {
 }
 
 type Instance struct {
-	ID             string    `json:"id"`
-	Type           string    `json:"type"`
-	State          string    `json:"state"`
-	AZ             string    `json:"az"`
-	SubnetID       string    `json:"subnetId,omitempty"`
-	PublicIP       string    `json:"publicIp,omitempty"`
-	PrivateIP      string    `json:"privateIp,omitempty"`
-	EIP            string    `json:"eip,omitempty"`
-	SecurityGroups []string  `json:"securityGroups,omitempty"`
-	IMDSv2Required bool      `json:"imdsv2Required"`
-	Group          string    `json:"autoScalingGroup,omitempty"`
-	Role           string    `json:"role,omitempty"`
-	LaunchTime     time.Time `json:"launchTime,omitempty"`
+	ID        string `json:"id"`
+	Type      string `json:"type"`
+	State     string `json:"state"`
+	AZ        string `json:"az"`
+	SubnetID  string `json:"subnetId,omitempty"`
+	PublicIP  string `json:"publicIp,omitempty"`
+	PrivateIP string `json:"privateIp,omitempty"`
+	EIP       string `json:"eip,omitempty"`
+	// describedPublicIP is the public IP DescribeInstances gave, before
+	// the Elastic IP (read apart) overrides it.
+	describedPublicIP string
+	SecurityGroups    []string  `json:"securityGroups,omitempty"`
+	IMDSv2Required    bool      `json:"imdsv2Required"`
+	Group             string    `json:"autoScalingGroup,omitempty"`
+	Role              string    `json:"role,omitempty"`
+	LaunchTime        time.Time `json:"launchTime,omitempty"`
 	// Spot instances can be reclaimed by AWS with two minutes' notice.
 	Spot bool `json:"spot,omitempty"`
 }
