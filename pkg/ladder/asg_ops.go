@@ -86,6 +86,7 @@ func (e *Env) waitGroupHealthy(ctx context.Context) error {
 	name := e.N.ASG()
 	start := time.Now()
 	last, lastReport := "", time.Time{}
+	polls := 0
 	for {
 		h, err := e.groupHealth(ctx)
 		if err != nil {
@@ -106,10 +107,25 @@ func (e *Env) waitGroupHealthy(ctx context.Context) error {
 					"aws elbv2 describe-target-health), fix the cause, then run the same command again: it continues with the group as it is", name),
 			}
 		}
-		if err := sleep(ctx, e.pollInterval()); err != nil {
+		if err := sleep(ctx, e.backoff(polls)); err != nil {
 			return err
 		}
+		polls++
 	}
+}
+
+// backoff is the wait before poll n+1 of something that takes a while: the
+// poll interval, doubled each time up to 5 s (or the interval, if longer).
+// A group's instances turn healthy in health-check intervals (10 s x 2),
+// so polling every 200 ms against an emulator made a hundred requests for
+// one wait; the SDK's waiters back off the same way.
+func (e *Env) backoff(n int) time.Duration {
+	limit := max(e.pollInterval(), 5*time.Second)
+	d := e.pollInterval()
+	for ; n > 0 && d < limit; n-- {
+		d *= 2
+	}
+	return min(d, limit)
 }
 
 // groupHealthReport is the group as seen by Auto Scaling and by the load

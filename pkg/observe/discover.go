@@ -695,7 +695,7 @@ func callerAccount(ctx context.Context, c *awsclient.Clients) (string, error) {
 }
 
 func discoverDelivery(ctx context.Context, c *awsclient.Clients, s *State, n names.Names) error {
-	s.Bucket, s.Role, s.InstanceProfile = "", "", ""
+	s.Bucket, s.Role, s.InstanceProfile, s.RoleInProfile = "", "", "", false
 	bucket := n.Bucket(s.Account, s.Region)
 	if _, err := c.S3.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(bucket)}); err == nil {
 		s.Bucket = bucket
@@ -711,7 +711,7 @@ func discoverDelivery(ctx context.Context, c *awsclient.Clients, s *State, n nam
 		// A role in the profile exists: no need to ask for it again.
 		for _, r := range ip.InstanceProfile.Roles {
 			if strings.EqualFold(aws.ToString(r.RoleName), n.Role()) {
-				s.Role = n.Role()
+				s.Role, s.RoleInProfile = n.Role(), true
 				return nil
 			}
 		}
@@ -817,12 +817,13 @@ func FindRecord(ctx context.Context, r53 *route53.Client, zone, name string) (*r
 func discoverReserved(ctx context.Context, c *awsclient.Clients, s *State) error {
 	// Regional reservations apply to any matching instance in the account,
 	// so coverage counts every one of the type, not only those wtt bought.
+	// The group's type is its template's (groupType), else its members'.
 	typ := ""
-	if s.Group != nil {
-		typ = s.Group.InstanceType
-	}
-	if typ == "" && s.LaunchTemplate != nil {
+	if s.LaunchTemplate != nil {
 		typ = s.LaunchTemplate.InstanceType
+	}
+	if typ == "" && s.Group != nil {
+		typ = s.Group.InstanceType
 	}
 	if typ == "" {
 		return nil

@@ -29,6 +29,9 @@ type State struct {
 	Bucket          string `json:"bucket,omitempty"`
 	InstanceProfile string `json:"instanceProfile,omitempty"`
 	Role            string `json:"role,omitempty"`
+	// RoleInProfile: the profile holds the role. wtt adds the role to the
+	// profile last, after the role's policies, so the whole role is there.
+	RoleInProfile bool `json:"-"`
 }
 
 // Network is the app's own VPC and what hangs off it.

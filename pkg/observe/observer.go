@@ -193,7 +193,7 @@ func (o *Observer) closeOver(k Kind) Kind {
 	}
 	// The reservations are read for the group's instance type: the
 	// template's, or the group's own while there is no template.
-	if k&KindTemplate != 0 || (k&KindGroup != 0 && (o.state.Group == nil || o.state.LaunchTemplate == nil)) {
+	if k&KindTemplate != 0 || (k&KindGroup != 0 && o.state.LaunchTemplate == nil) {
 		k |= KindReserved
 	}
 	return k
