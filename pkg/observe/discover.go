@@ -769,6 +769,10 @@ func discoverDNS(ctx context.Context, c *awsclient.Clients, s *State, zones map[
 	return nil
 }
 
+// ZoneComment is the comment wtt creates an app's hosted zone with: it
+// marks the zone as the app's (observed ownership, and `down` deletes it).
+func ZoneComment(app string) string { return "created by wtt app " + app }
+
 func readZone(ctx context.Context, c *awsclient.Clients, app, zoneID string) (zone, bool, error) {
 	out, err := c.Route53.GetHostedZone(ctx, &route53.GetHostedZoneInput{Id: aws.String(zoneID)})
 	if err != nil {
@@ -777,16 +781,11 @@ func readZone(ctx context.Context, c *awsclient.Clients, app, zoneID string) (zo
 		}
 		return zone{}, false, fmt.Errorf("reading hosted zone %s: %w", zoneID, err)
 	}
+	// wtt creates its zones with this comment (and tags them): the
+	// comment comes with the zone's name, so ownership costs no call.
 	z := zone{name: strings.TrimSuffix(aws.ToString(out.HostedZone.Name), ".")}
-	tags, err := c.Route53.ListTagsForResource(ctx, &route53.ListTagsForResourceInput{
-		ResourceId: aws.String(strings.TrimPrefix(zoneID, "/hostedzone/")), ResourceType: r53types.TagResourceTypeHostedzone,
-	})
-	if err == nil && tags.ResourceTagSet != nil {
-		for _, t := range tags.ResourceTagSet.Tags {
-			if aws.ToString(t.Key) == names.TagApp && aws.ToString(t.Value) == app {
-				z.owned = true
-			}
-		}
+	if cfg := out.HostedZone.Config; cfg != nil && aws.ToString(cfg.Comment) == ZoneComment(app) {
+		z.owned = true
 	}
 	return z, true, nil
 }

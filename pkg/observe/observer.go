@@ -36,7 +36,9 @@ const (
 	// create. The alb rung creates its security groups before any of
 	// them, and `down` deletes the security groups after all of them, so
 	// while the app's network has neither the load balancer's nor the
-	// private security group, none of them can exist and none is read.
+	// private security group, wtt cannot have made any of them, and they
+	// are not read. Commands that would adopt one made otherwise (migrate
+	// to alb and beyond, a runbook, down) read them all (ReadEverything).
 	kindsOfALB = KindBalancer | KindTargetGroup | KindTargets | KindTemplate | KindGroup | KindPolicies
 )
 
