@@ -14,6 +14,31 @@ import (
 func init() {
 	checks["calls-save"] = saveCallCount
 	checks["calls-same"] = sameCallCount
+	checks["calls-at-most"] = callsAtMost
+}
+
+// aws calls-at-most N: the runs since the last calls-reset made at most N
+// AWS requests in all. Against the emulator without its data plane no
+// wait polls more than once, so the count is the same on every run: the
+// bound pins it, and a change that adds requests must say so here.
+func callsAtMost(ctx context.Context, c *checker, ts *testscript.TestScript, args []string) error {
+	if len(args) != 1 {
+		return fmt.Errorf("usage: aws calls-at-most N")
+	}
+	limit, err := strconv.Atoi(args[0])
+	if err != nil {
+		return err
+	}
+	calls := readCalls(ts)
+	ts.Logf("%d AWS requests (at most %d)", len(calls), limit)
+	if len(calls) > limit {
+		per := map[string]int{}
+		for _, a := range calls {
+			per[a]++
+		}
+		return fmt.Errorf("%d AWS requests, more than %d: %v", len(calls), limit, per)
+	}
+	return nil
 }
 
 // aws calls-save NAME: remember how many calls the runs since the last

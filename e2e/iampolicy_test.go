@@ -122,12 +122,15 @@ var notExercised = map[string]map[string]string{
 		"elasticloadbalancing:SetSecurityGroups":     "alb rung repair: the load balancer lost the app's security group",
 		"elasticloadbalancing:SetSubnets":            "alb rung repair of a load balancer in fewer than 2 AZs, and multi-az when the load balancer lacks an AZ the group spans; the alb rung already spans every AZ of wtt's network",
 		"route53:ListHostedZonesByName":              "dns rung recovery: CreateHostedZone says an interrupted earlier run already created the zone with this caller reference",
+		"route53:ListTagsForResource":                "dns rung recovery: a zone wtt created (found by its comment) whose tags an interrupted run never added; discovery reads ownership from the comment",
 	},
 	"down": {
 		"ec2:CreateTags": "tags the Reserved Instances an interrupted purchase bought, only when its intent is still pending (lostanswers_test.go kills a run there)",
 	},
 	"scale": {
 		"iam:GetRole":                   "discovery finds the instance role in the instance profile; it asks for the role only when the profile does not hold it (removed by hand, or an interrupted up)",
+		"iam:PutRolePolicy":             "ensureDelivery puts the role's policies only when the profile does not hold the role (wtt adds it there last, after them): an interrupted up, or a role removed by hand",
+		"iam:AttachRolePolicy":          "as iam:PutRolePolicy",
 		"ec2:CreateLaunchTemplate":      "vertical scale at a group whose launch template was deleted by hand: ensureLaunchTemplate makes it again",
 		"iam:CreateRole":                "launching instances goes through ensureDelivery, which recreates the instance role only if it was deleted since up",
 		"iam:TagRole":                   "implied by iam:CreateRole (tags given at creation)",

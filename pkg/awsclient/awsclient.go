@@ -42,6 +42,8 @@ type Options struct {
 	Debug      io.Writer // nil: no tracing
 	Recorder   *Recorder // nil: a fresh one is made
 	Faults     *Faults   // nil: no fault injection
+
+	facts *facts // answers that cannot change during the command (facts.go)
 }
 
 // DefaultMaxAttempts survives a throttled account: at a 15% failure rate the
@@ -88,6 +90,7 @@ func Load(ctx context.Context, o Options) (*Clients, error) {
 	if o.Faults == nil {
 		o.Faults = FaultsFromEnv()
 	}
+	o.facts = newFacts()
 
 	loaders := []func(*config.LoadOptions) error{
 		// AWS_CA_BUNDLE makes the SDK refuse a plain *http.Client; the

@@ -210,6 +210,11 @@ func addMiddleware(s *middleware.Stack, o Options) error {
 	if err != nil {
 		return err
 	}
+	// Added after the counter and placed before it: a fact answered from
+	// memory is no request.
+	if err := addFacts(s, o.facts); err != nil {
+		return err
+	}
 	// Finalize after the retry middleware runs once per attempt: the place to
 	// count retries, trace each request, and inject faults.
 	attempt := middleware.FinalizeMiddlewareFunc("wttAttempt",

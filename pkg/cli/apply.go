@@ -58,6 +58,9 @@ type applyRequest struct {
 	Opts         ladder.Options
 	DryRun       DryRun
 	DetailedExit bool // plan --detailed-exitcode: exit 2 when changes are pending
+	// ReadEverything: observe every kind of resource, even those the
+	// app's stage rules out (down: whatever a crash left must go).
+	ReadEverything bool
 	// Validate runs before AWS is touched at all (flag checks).
 	Validate func() error
 	// PreCheck runs after observing, before planning: checks that need AWS
@@ -95,6 +98,10 @@ func (f *Factory) apply(cmd *cobra.Command, req applyRequest) error {
 	if c.CustomEndpoint() && e.Opts.PollInterval == 0 {
 		// Emulators answer at once; polling them every 5 s only slows tests.
 		e.Opts.PollInterval = 200 * time.Millisecond
+	}
+	if req.ReadEverything {
+		e.Observer = observe.NewObserver(c, e.App)
+		e.Observer.ReadEverything()
 	}
 	heldBefore := req.DryRun == DryRunNone && leaseHeldBefore(ctx, e)
 	if err := e.Refresh(ctx); err != nil {

@@ -28,9 +28,10 @@ says so. Needs --yes when not on a terminal.`,
 				return err
 			}
 			return f.apply(cmd, applyRequest{
-				DryRun: dr,
-				Probe:  pf,
-				Build:  func(s *observe.State) (*plan.Plan, error) { return ladder.Down(s), nil },
+				DryRun:         dr,
+				Probe:          pf,
+				Build:          func(s *observe.State) (*plan.Plan, error) { return ladder.Down(s), nil },
+				ReadEverything: true,
 			})
 		},
 	}

@@ -115,7 +115,11 @@ func (f *Factory) runMigrate(cmd *cobra.Command, lf *ladderFlags, to string, det
 		DryRun:       dr,
 		DetailedExit: detailed,
 		Probe:        pf,
-		PreCheck:     allChecks(instanceTypeCheck(lf.o.InstanceType), amiCheck(lf.o.AMI), dnsPreviewCheck(target, lf.o.DNSName), eipQuotaCheck(target), reservedOfferingCheck(target, &lf.o)),
+		// The alb rung and those after it adopt and repair whatever
+		// load balancing or group resources are there, however they came
+		// to be: they see them all.
+		ReadEverything: target.Index() >= stage.ALB.Index(),
+		PreCheck:       allChecks(instanceTypeCheck(lf.o.InstanceType), amiCheck(lf.o.AMI), dnsPreviewCheck(target, lf.o.DNSName), eipQuotaCheck(target), reservedOfferingCheck(target, &lf.o)),
 		Build: func(s *observe.State) (*plan.Plan, error) {
 			return ladder.Migrate(s, target, lf.o)
 		},

@@ -183,6 +183,9 @@ func (f *Factory) runRunbook(cmd *cobra.Command, ops []runbookOp, dr DryRun, pf 
 	if c.CustomEndpoint() {
 		e.Opts.PollInterval = 200 * time.Millisecond
 	}
+	// A runbook may take any rung: it sees everything there is.
+	e.Observer = observe.NewObserver(c, e.App)
+	e.Observer.ReadEverything()
 	heldBefore := dr == DryRunNone && leaseHeldBefore(ctx, e)
 	if err := e.Refresh(ctx); err != nil {
 		return err

@@ -297,6 +297,11 @@ const ssmManagedPolicy = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
 
 func (e *Env) ensureInstanceRole(ctx context.Context, bucket string) error {
 	role, profile := e.N.Role(), e.N.InstanceProfile()
+	if e.State.RoleInProfile {
+		// Observed in the profile: the role was added there last, after
+		// its policies, so nothing below is missing.
+		return nil
+	}
 	if e.State.Role == "" {
 		trust, _ := json.Marshal(map[string]any{
 			"Version": "2012-10-17",

@@ -85,7 +85,7 @@ func (e *Env) RememberDNS(ctx context.Context, name, zoneID string) error {
 
 // zoneComment marks a zone as wtt's; the end-to-end leak check and
 // adoptOwnZone both look for it.
-func (e *Env) zoneComment() string { return "created by wtt app " + e.App }
+func (e *Env) zoneComment() string { return observe.ZoneComment(e.App) }
 
 type hostedZone struct {
 	id, name, comment, callerRef string

@@ -524,6 +524,10 @@ func riEmulatorEnv(t *testing.T, typ string, min int32) (*Env, func()) {
 	}
 	const app = "ri"
 	e := &Env{C: c, N: names.For(app), App: app, Opts: Options{PollInterval: 20 * time.Millisecond, WaitTimeout: 5 * time.Second}}
+	// The template is made here without the alb rung's security groups,
+	// which an observation takes as proof that there is none: read all.
+	e.Observer = observe.NewObserver(c, app)
+	e.Observer.ReadEverything()
 	if _, err := c.EC2.CreateLaunchTemplate(ctx, &ec2.CreateLaunchTemplateInput{
 		LaunchTemplateName: aws.String(e.N.LaunchTemplate()),
 		LaunchTemplateData: &ec2types.RequestLaunchTemplateData{InstanceType: ec2types.InstanceType(typ)},

@@ -31,7 +31,6 @@ var Calls = []string{
 	"iam:GetInstanceProfile",
 	// discoverDNS, FindRecord
 	"route53:GetHostedZone",
-	"route53:ListTagsForResource",
 	"route53:ListResourceRecordSets",
 	// discoverReserved
 	"ec2:DescribeReservedInstances",

@@ -34,9 +34,11 @@ func Discover(ctx context.Context, c *awsclient.Clients, app string) (*State, er
 }
 
 // read fills the fields of s that the kinds in k own. Kinds that depend on
-// others (DNS on the VPC's tags, reservations on the group's type) are read
-// after them; the rest run side by side, each writing only its own fields.
-func read(ctx context.Context, c *awsclient.Clients, s *State, k Kind, zones map[string]zone) error {
+// others (DNS on the VPC's tags, reservations on the group's type, the
+// load balancing and group kinds on the security groups when gate is on)
+// are read after them; the rest run side by side, each writing only its
+// own fields.
+func read(ctx context.Context, c *awsclient.Clients, s *State, k Kind, zones map[string]zone, gate bool) error {
 	n := names.For(s.App)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -65,7 +67,11 @@ func read(ctx context.Context, c *awsclient.Clients, s *State, k Kind, zones map
 		owned("")
 	}
 	run(KindNetwork, func() error { defer owned(""); return discoverNetworks(ctx, c, s, owned) })
-	run(KindInstances, func() error { return discoverInstancesAndEIPs(ctx, c, s) })
+	if k&KindVPCTags != 0 && k&KindNetwork == 0 {
+		run(KindVPCTags, func() error { return discoverVPCTags(ctx, c, s) })
+	}
+	run(KindInstances, func() error { s.Instances = []Instance{}; return discoverInstances(ctx, c, s) })
+	run(KindAddresses, func() error { return discoverEIPs(ctx, c, s) })
 	if k&KindSecurityGroups != 0 && k&KindNetwork == 0 {
 		run(KindSecurityGroups, func() error {
 			for _, net := range append([]*Network{&s.Network}, strayPointers(s)...) {
@@ -79,9 +85,6 @@ func read(ctx context.Context, c *awsclient.Clients, s *State, k Kind, zones map
 			return nil
 		})
 	}
-	run(KindTemplate, func() error { s.LaunchTemplate = nil; return discoverLaunchTemplate(ctx, c, s) })
-	run(KindBalancer, func() error { s.LoadBalancer, s.TargetGroup = nil, nil; return discoverELB(ctx, c, s, n) })
-	run(KindGroup, func() error { s.Group = nil; return discoverASG(ctx, c, s, n) })
 	run(KindDelivery, func() error {
 		<-ownerKnown
 		if s.Account == "" && vpcOwner != "" {
@@ -96,10 +99,35 @@ func read(ctx context.Context, c *awsclient.Clients, s *State, k Kind, zones map
 		}
 		return discoverDelivery(ctx, c, s, n)
 	})
+	// Whether the alb rung ever began is known from the security groups:
+	// wait for them when they are being read.
+	if gate && k&kindsOfALB != 0 && k&(KindNetwork|KindSecurityGroups) != 0 {
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			return err
+		}
+	}
+	if gate && !albBegun(s) {
+		s.LoadBalancer, s.TargetGroup, s.LaunchTemplate, s.Group = nil, nil, nil, nil
+		k &^= kindsOfALB
+	}
+	run(KindTemplate, func() error { s.LaunchTemplate = nil; return discoverLaunchTemplate(ctx, c, s) })
+	run(KindBalancer, func() error { s.LoadBalancer = nil; return discoverLoadBalancer(ctx, c, s, n) })
+	if k&KindTargetGroup != 0 {
+		run(KindTargetGroup, func() error { s.TargetGroup = nil; return discoverTargetGroup(ctx, c, s, n) })
+	} else if s.TargetGroup != nil {
+		run(KindTargets, func() error { return discoverTargets(ctx, c, s) })
+	}
+	if k&KindGroup != 0 {
+		run(KindGroup, func() error { return discoverASG(ctx, c, s, n, k&KindPolicies != 0) })
+	} else if s.Group != nil {
+		run(KindPolicies, func() error { return discoverPolicies(ctx, c, s) })
+	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
+	joinAddresses(s)
 	if k&KindDNS != 0 {
 		s.DNS = nil
 		if err := discoverDNS(ctx, c, s, zones); err != nil {
@@ -113,6 +141,17 @@ func read(ctx context.Context, c *awsclient.Clients, s *State, k Kind, zones map
 		}
 	}
 	return nil
+}
+
+// albBegun reports whether the alb rung has created a security group in
+// any of the app's networks (see kindsOfALB).
+func albBegun(s *State) bool {
+	for _, net := range append([]Network{s.Network}, s.StrayNetworks...) {
+		if net.ALBSG != nil || net.PrivateSG != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // strayPointers points into a fresh copy of the stray networks, so a
@@ -185,38 +224,61 @@ func discoverNetworks(ctx context.Context, c *awsclient.Clients, s *State, owner
 	return nil
 }
 
-func discoverInstancesAndEIPs(ctx context.Context, c *awsclient.Clients, s *State) error {
-	s.Instances, s.EIPs = []Instance{}, []EIP{}
-	if err := discoverInstances(ctx, c, s); err != nil {
-		return err
+// discoverVPCTags reads the VPCs' tags alone: a tag call on the VPC
+// changes nothing else about the network.
+func discoverVPCTags(ctx context.Context, c *awsclient.Clients, s *State) error {
+	vpcs, err := c.EC2.DescribeVpcs(ctx, &ec2.DescribeVpcsInput{Filters: []ec2types.Filter{appFilter(s.App)}})
+	if err != nil {
+		return fmt.Errorf("describing VPCs: %w", err)
 	}
+	tags := map[string]map[string]string{}
+	for _, v := range vpcs.Vpcs {
+		tags[aws.ToString(v.VpcId)] = tagMap(v.Tags)
+	}
+	s.Network.Tags = tags[s.Network.VPCID]
+	s.StrayNetworks = append([]Network(nil), s.StrayNetworks...)
+	for i := range s.StrayNetworks {
+		s.StrayNetworks[i].Tags = tags[s.StrayNetworks[i].VPCID]
+	}
+	return nil
+}
+
+func discoverEIPs(ctx context.Context, c *awsclient.Clients, s *State) error {
+	s.EIPs = []EIP{}
 	addrs, err := c.EC2.DescribeAddresses(ctx, &ec2.DescribeAddressesInput{Filters: []ec2types.Filter{appFilter(s.App)}})
 	if err != nil {
 		return fmt.Errorf("describing Elastic IPs: %w", err)
 	}
-	eipByInstance := map[string]string{}
 	for _, a := range addrs.Addresses {
-		e := EIP{
+		s.EIPs = append(s.EIPs, EIP{
 			AllocationID:  aws.ToString(a.AllocationId),
 			PublicIP:      aws.ToString(a.PublicIp),
 			InstanceID:    aws.ToString(a.InstanceId),
 			AssociationID: aws.ToString(a.AssociationId),
-		}
-		s.EIPs = append(s.EIPs, e)
+		})
+	}
+	return nil
+}
+
+// joinAddresses gives each instance its Elastic IP. The emulator shows a
+// fresh public IP after stop/start while the EIP stays associated; AWS
+// shows the EIP. DescribeAddresses is the truth for both.
+func joinAddresses(s *State) {
+	eipByInstance := map[string]string{}
+	for _, e := range s.EIPs {
 		if e.InstanceID != "" {
 			eipByInstance[e.InstanceID] = e.PublicIP
 		}
 	}
+	s.Instances = append([]Instance(nil), s.Instances...)
 	for i := range s.Instances {
-		s.Instances[i].EIP = eipByInstance[s.Instances[i].ID]
-		// The emulator shows a fresh public IP after stop/start while the
-		// EIP stays associated; AWS shows the EIP. DescribeAddresses is the
-		// truth for both.
-		if s.Instances[i].EIP != "" {
-			s.Instances[i].PublicIP = s.Instances[i].EIP
+		in := &s.Instances[i]
+		in.EIP = eipByInstance[in.ID]
+		in.PublicIP = in.describedPublicIP
+		if in.EIP != "" {
+			in.PublicIP = in.EIP
 		}
 	}
-	return nil
 }
 
 func discoverNetwork(ctx context.Context, c *awsclient.Clients, s *State) error {
@@ -370,15 +432,16 @@ func discoverInstances(ctx context.Context, c *awsclient.Clients, s *State) erro
 func instanceFrom(in ec2types.Instance) Instance {
 	tags := tagMap(in.Tags)
 	i := Instance{
-		ID:         aws.ToString(in.InstanceId),
-		Type:       string(in.InstanceType),
-		SubnetID:   aws.ToString(in.SubnetId),
-		PublicIP:   aws.ToString(in.PublicIpAddress),
-		PrivateIP:  aws.ToString(in.PrivateIpAddress),
-		Group:      tags["aws:autoscaling:groupName"],
-		Role:       tags[names.TagRole],
-		LaunchTime: aws.ToTime(in.LaunchTime),
-		Spot:       in.InstanceLifecycle == ec2types.InstanceLifecycleTypeSpot,
+		ID:                aws.ToString(in.InstanceId),
+		Type:              string(in.InstanceType),
+		SubnetID:          aws.ToString(in.SubnetId),
+		PublicIP:          aws.ToString(in.PublicIpAddress),
+		describedPublicIP: aws.ToString(in.PublicIpAddress),
+		PrivateIP:         aws.ToString(in.PrivateIpAddress),
+		Group:             tags["aws:autoscaling:groupName"],
+		Role:              tags[names.TagRole],
+		LaunchTime:        aws.ToTime(in.LaunchTime),
+		Spot:              in.InstanceLifecycle == ec2types.InstanceLifecycleTypeSpot,
 	}
 	if d, err := time.ParseDuration(tags[TagDNSDrain]); err == nil && d > 0 {
 		i.DNSDrainSeconds = int64(d.Round(time.Second) / time.Second)
@@ -460,7 +523,7 @@ func notFound(err error, codes ...string) bool {
 	return errors.As(err, &ae) && slices.Contains(codes, ae.ErrorCode())
 }
 
-func discoverELB(ctx context.Context, c *awsclient.Clients, s *State, n names.Names) error {
+func discoverLoadBalancer(ctx context.Context, c *awsclient.Clients, s *State, n names.Names) error {
 	lbs, err := c.ELB.DescribeLoadBalancers(ctx, &elbv2.DescribeLoadBalancersInput{Names: []string{n.ALB()}})
 	if err != nil && !notFound(err, "LoadBalancerNotFound") {
 		return fmt.Errorf("describing load balancers: %w", err)
@@ -499,6 +562,10 @@ func discoverELB(ctx context.Context, c *awsclient.Clients, s *State, n names.Na
 		}
 		s.LoadBalancer = o
 	}
+	return nil
+}
+
+func discoverTargetGroup(ctx context.Context, c *awsclient.Clients, s *State, n names.Names) error {
 	tgs, err := c.ELB.DescribeTargetGroups(ctx, &elbv2.DescribeTargetGroupsInput{Names: []string{n.TargetGroup()}})
 	if err != nil && !notFound(err, "TargetGroupNotFound") {
 		return fmt.Errorf("describing target groups: %w", err)
@@ -518,24 +585,47 @@ func discoverELB(ctx context.Context, c *awsclient.Clients, s *State, n names.Na
 			HealthyThreshold:   aws.ToInt32(tg.HealthyThresholdCount),
 			UnhealthyThreshold: aws.ToInt32(tg.UnhealthyThresholdCount),
 		}
-		th, err := c.ELB.DescribeTargetHealth(ctx, &elbv2.DescribeTargetHealthInput{TargetGroupArn: tg.TargetGroupArn})
-		if err != nil {
-			return fmt.Errorf("describing target health: %w", err)
+		if err := readTargets(ctx, c, o); err != nil {
+			return err
 		}
-		for _, d := range th.TargetHealthDescriptions {
-			t := Target{ID: aws.ToString(d.Target.Id)}
-			if d.TargetHealth != nil {
-				t.Health = string(d.TargetHealth.State)
-			}
-			o.Targets = append(o.Targets, t)
-		}
-		sort.Slice(o.Targets, func(i, j int) bool { return o.Targets[i].ID < o.Targets[j].ID })
 		s.TargetGroup = o
 	}
 	return nil
 }
 
-func discoverASG(ctx context.Context, c *awsclient.Clients, s *State, n names.Names) error {
+// discoverTargets reads the target health of the target group known.
+func discoverTargets(ctx context.Context, c *awsclient.Clients, s *State) error {
+	tg := *s.TargetGroup
+	if err := readTargets(ctx, c, &tg); err != nil {
+		return err
+	}
+	s.TargetGroup = &tg
+	return nil
+}
+
+func readTargets(ctx context.Context, c *awsclient.Clients, tg *TargetGroup) error {
+	th, err := c.ELB.DescribeTargetHealth(ctx, &elbv2.DescribeTargetHealthInput{TargetGroupArn: aws.String(tg.ARN)})
+	if err != nil {
+		return fmt.Errorf("describing target health: %w", err)
+	}
+	tg.Targets = []Target{}
+	for _, d := range th.TargetHealthDescriptions {
+		t := Target{ID: aws.ToString(d.Target.Id)}
+		if d.TargetHealth != nil {
+			t.Health = string(d.TargetHealth.State)
+		}
+		tg.Targets = append(tg.Targets, t)
+	}
+	sort.Slice(tg.Targets, func(i, j int) bool { return tg.Targets[i].ID < tg.Targets[j].ID })
+	return nil
+}
+
+// discoverASG reads the group and, with policies, its scaling policies;
+// without, the group keeps those read before (a group wtt just created
+// has none: policies go with their group).
+func discoverASG(ctx context.Context, c *awsclient.Clients, s *State, n names.Names, policies bool) error {
+	before := s.Group
+	s.Group = nil
 	out, err := c.AutoScaling.DescribeAutoScalingGroups(ctx, &autoscaling.DescribeAutoScalingGroupsInput{
 		AutoScalingGroupNames: []string{n.ASG()},
 	})
@@ -570,16 +660,30 @@ func discoverASG(ctx context.Context, c *awsclient.Clients, s *State, n names.Na
 		}
 	}
 	sort.Strings(o.AZs)
-	pols, err := c.AutoScaling.DescribePolicies(ctx, &autoscaling.DescribePoliciesInput{AutoScalingGroupName: g.AutoScalingGroupName})
+	s.Group = o
+	if !policies {
+		if before != nil {
+			o.TargetTracking = before.TargetTracking
+		}
+		return nil
+	}
+	return discoverPolicies(ctx, c, s)
+}
+
+// discoverPolicies reads the target-tracking policies of the group known.
+func discoverPolicies(ctx context.Context, c *awsclient.Clients, s *State) error {
+	g := *s.Group
+	g.TargetTracking = nil
+	pols, err := c.AutoScaling.DescribePolicies(ctx, &autoscaling.DescribePoliciesInput{AutoScalingGroupName: aws.String(g.Name)})
 	if err != nil {
 		return fmt.Errorf("describing scaling policies: %w", err)
 	}
 	for _, p := range pols.ScalingPolicies {
 		if aws.ToString(p.PolicyType) == "TargetTrackingScaling" {
-			o.TargetTracking = append(o.TargetTracking, aws.ToString(p.PolicyName))
+			g.TargetTracking = append(g.TargetTracking, aws.ToString(p.PolicyName))
 		}
 	}
-	s.Group = o
+	s.Group = &g
 	return nil
 }
 
@@ -598,7 +702,7 @@ func callerAccount(ctx context.Context, c *awsclient.Clients) (string, error) {
 }
 
 func discoverDelivery(ctx context.Context, c *awsclient.Clients, s *State, n names.Names) error {
-	s.Bucket, s.Role, s.InstanceProfile = "", "", ""
+	s.Bucket, s.Role, s.InstanceProfile, s.RoleInProfile = "", "", "", false
 	bucket := n.Bucket(s.Account, s.Region)
 	if _, err := c.S3.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(bucket)}); err == nil {
 		s.Bucket = bucket
@@ -614,7 +718,7 @@ func discoverDelivery(ctx context.Context, c *awsclient.Clients, s *State, n nam
 		// A role in the profile exists: no need to ask for it again.
 		for _, r := range ip.InstanceProfile.Roles {
 			if strings.EqualFold(aws.ToString(r.RoleName), n.Role()) {
-				s.Role = n.Role()
+				s.Role, s.RoleInProfile = n.Role(), true
 				return nil
 			}
 		}
@@ -672,6 +776,10 @@ func discoverDNS(ctx context.Context, c *awsclient.Clients, s *State, zones map[
 	return nil
 }
 
+// ZoneComment is the comment wtt creates an app's hosted zone with: it
+// marks the zone as the app's (observed ownership, and `down` deletes it).
+func ZoneComment(app string) string { return "created by wtt app " + app }
+
 func readZone(ctx context.Context, c *awsclient.Clients, app, zoneID string) (zone, bool, error) {
 	out, err := c.Route53.GetHostedZone(ctx, &route53.GetHostedZoneInput{Id: aws.String(zoneID)})
 	if err != nil {
@@ -680,16 +788,11 @@ func readZone(ctx context.Context, c *awsclient.Clients, app, zoneID string) (zo
 		}
 		return zone{}, false, fmt.Errorf("reading hosted zone %s: %w", zoneID, err)
 	}
+	// wtt creates its zones with this comment (and tags them): the
+	// comment comes with the zone's name, so ownership costs no call.
 	z := zone{name: strings.TrimSuffix(aws.ToString(out.HostedZone.Name), ".")}
-	tags, err := c.Route53.ListTagsForResource(ctx, &route53.ListTagsForResourceInput{
-		ResourceId: aws.String(strings.TrimPrefix(zoneID, "/hostedzone/")), ResourceType: r53types.TagResourceTypeHostedzone,
-	})
-	if err == nil && tags.ResourceTagSet != nil {
-		for _, t := range tags.ResourceTagSet.Tags {
-			if aws.ToString(t.Key) == names.TagApp && aws.ToString(t.Value) == app {
-				z.owned = true
-			}
-		}
+	if cfg := out.HostedZone.Config; cfg != nil && aws.ToString(cfg.Comment) == ZoneComment(app) {
+		z.owned = true
 	}
 	return z, true, nil
 }
@@ -720,12 +823,13 @@ func FindRecord(ctx context.Context, r53 *route53.Client, zone, name string) (*r
 func discoverReserved(ctx context.Context, c *awsclient.Clients, s *State) error {
 	// Regional reservations apply to any matching instance in the account,
 	// so coverage counts every one of the type, not only those wtt bought.
+	// The group's type is its template's (groupType), else its members'.
 	typ := ""
-	if s.Group != nil {
-		typ = s.Group.InstanceType
-	}
-	if typ == "" && s.LaunchTemplate != nil {
+	if s.LaunchTemplate != nil {
 		typ = s.LaunchTemplate.InstanceType
+	}
+	if typ == "" && s.Group != nil {
+		typ = s.Group.InstanceType
 	}
 	if typ == "" {
 		return nil

@@ -29,6 +29,9 @@ type State struct {
 	Bucket          string `json:"bucket,omitempty"`
 	InstanceProfile string `json:"instanceProfile,omitempty"`
 	Role            string `json:"role,omitempty"`
+	// RoleInProfile: the profile holds the role. wtt adds the role to the
+	// profile last, after the role's policies, so the whole role is there.
+	RoleInProfile bool `json:"-"`
 }
 
 // Network is the app's own VPC and what hangs off it.
@@ -87,19 +90,22 @@ func (r Rule) Covers(port int32) bool {
 }
 
 type Instance struct {
-	ID             string    `json:"id"`
-	Type           string    `json:"type"`
-	State          string    `json:"state"`
-	AZ             string    `json:"az"`
-	SubnetID       string    `json:"subnetId,omitempty"`
-	PublicIP       string    `json:"publicIp,omitempty"`
-	PrivateIP      string    `json:"privateIp,omitempty"`
-	EIP            string    `json:"eip,omitempty"`
-	SecurityGroups []string  `json:"securityGroups,omitempty"`
-	IMDSv2Required bool      `json:"imdsv2Required"`
-	Group          string    `json:"autoScalingGroup,omitempty"`
-	Role           string    `json:"role,omitempty"`
-	LaunchTime     time.Time `json:"launchTime,omitempty"`
+	ID        string `json:"id"`
+	Type      string `json:"type"`
+	State     string `json:"state"`
+	AZ        string `json:"az"`
+	SubnetID  string `json:"subnetId,omitempty"`
+	PublicIP  string `json:"publicIp,omitempty"`
+	PrivateIP string `json:"privateIp,omitempty"`
+	EIP       string `json:"eip,omitempty"`
+	// describedPublicIP is the public IP DescribeInstances gave, before
+	// the Elastic IP (read apart) overrides it.
+	describedPublicIP string
+	SecurityGroups    []string  `json:"securityGroups,omitempty"`
+	IMDSv2Required    bool      `json:"imdsv2Required"`
+	Group             string    `json:"autoScalingGroup,omitempty"`
+	Role              string    `json:"role,omitempty"`
+	LaunchTime        time.Time `json:"launchTime,omitempty"`
 	// Spot instances can be reclaimed by AWS with two minutes' notice.
 	Spot bool `json:"spot,omitempty"`
 	// DNSDrainSeconds and RetireAfter are the alb rung's record of a DNS

@@ -15,17 +15,31 @@ type Kind uint16
 const (
 	KindNetwork        Kind = 1 << iota // VPCs, subnets, route tables, gateway, endpoint (and their security groups)
 	KindSecurityGroups                  // the security groups and their rules alone
-	KindInstances                       // instances and Elastic IPs
+	KindInstances                       // instances
+	KindAddresses                       // Elastic IPs
 	KindTemplate                        // the launch template
-	KindBalancer                        // load balancer, listener, target group and target health
-	KindGroup                           // the Auto Scaling group and its policies
+	KindBalancer                        // load balancer and listener
+	KindTargetGroup                     // target group (and its targets' health)
+	KindTargets                         // the targets' health alone
+	KindGroup                           // the Auto Scaling group
+	KindPolicies                        // the group's scaling policies
 	KindDelivery                        // bucket, role and instance profile
 	KindDNS                             // the record (named by the VPC's tags)
 	KindZone                            // the hosted zone's name and owner
 	KindReserved                        // Reserved Instances of the group's type
+	KindVPCTags                         // the VPC's tags alone
 
-	KindAll = KindNetwork | KindSecurityGroups | KindInstances | KindTemplate | KindBalancer | KindGroup |
-		KindDelivery | KindDNS | KindZone | KindReserved
+	KindAll = KindNetwork | KindSecurityGroups | KindInstances | KindAddresses | KindTemplate | KindBalancer |
+		KindTargetGroup | KindTargets | KindGroup | KindPolicies | KindDelivery | KindDNS | KindZone | KindReserved | KindVPCTags
+
+	// kindsOfALB are the kinds only the alb rung and those after it
+	// create. The alb rung creates its security groups before any of
+	// them, and `down` deletes the security groups after all of them, so
+	// while the app's network has neither the load balancer's nor the
+	// private security group, wtt cannot have made any of them, and they
+	// are not read. Commands that would adopt one made otherwise (migrate
+	// to alb and beyond, a runbook, down) read them all (ReadEverything).
+	kindsOfALB = KindBalancer | KindTargetGroup | KindTargets | KindTemplate | KindGroup | KindPolicies
 )
 
 // Observer is one command's view of AWS. Its first Refresh reads
@@ -49,12 +63,20 @@ type Observer struct {
 	mark  map[string]int // the recorder's counts when the last read ended
 	tags  int            // how many tag targets the recorder held then
 	zones map[string]zone
+	// everything turns off the skipping of kinds the stage rules out
+	// (kindsOfALB): `down` reads all there is, whatever order it was
+	// made or half-deleted in.
+	everything bool
 }
 
 // NewObserver starts an observation of app; nothing is read until Refresh.
 func NewObserver(c *awsclient.Clients, app string) *Observer {
 	return &Observer{c: c, state: State{App: app, Region: c.Config.Region, EIPs: []EIP{}, Instances: []Instance{}, Reserved: []Reserved{}}}
 }
+
+// ReadEverything makes every full read describe every kind, even those the
+// app's security groups say cannot exist yet. `down` uses it.
+func (o *Observer) ReadEverything() { o.everything = true }
 
 // Invalidate makes the next Refresh read the kinds in k again.
 func (o *Observer) Invalidate(k Kind) { o.stale |= k }
@@ -69,7 +91,7 @@ func (o *Observer) Refresh(ctx context.Context) (*State, error) {
 			o.zones = map[string]zone{}
 		}
 		s := o.state
-		if err := read(ctx, o.c, &s, need, o.zones); err != nil {
+		if err := read(ctx, o.c, &s, need, o.zones, !o.everything); err != nil {
 			return nil, err
 		}
 		o.state = s
@@ -121,13 +143,15 @@ func kindOfID(id string) Kind {
 	switch prefix {
 	case "vpc":
 		// The VPC's tags name the DNS record.
-		return KindNetwork | KindDNS
+		return KindVPCTags | KindDNS
 	case "subnet", "rtb", "igw", "vpce":
 		return KindNetwork
 	case "sg":
 		return KindSecurityGroups
-	case "i", "eipalloc":
+	case "i":
 		return KindInstances
+	case "eipalloc":
+		return KindAddresses
 	case "lt":
 		return KindTemplate
 	}
@@ -155,15 +179,15 @@ func deletes(action string) bool {
 // an instance that changes changes the target health and the group's
 // members, when there are a target group and a group.
 func (o *Observer) closeOver(k Kind) Kind {
-	if k&(KindNetwork|KindZone) != 0 {
+	if k&(KindNetwork|KindZone|KindVPCTags) != 0 {
 		k |= KindDNS
 	}
 	if k&KindNetwork != 0 {
-		k |= KindSecurityGroups
+		k |= KindSecurityGroups | KindVPCTags
 	}
 	if k&KindInstances != 0 {
-		if o.state.TargetGroup != nil || o.read&KindBalancer == 0 {
-			k |= KindBalancer
+		if o.state.TargetGroup != nil || o.read&KindTargetGroup == 0 {
+			k |= KindTargets
 		}
 		if o.state.Group != nil || o.read&KindGroup == 0 {
 			k |= KindGroup
@@ -171,16 +195,17 @@ func (o *Observer) closeOver(k Kind) Kind {
 	}
 	// The reservations are read for the group's instance type: the
 	// template's, or the group's own while there is no template.
-	if k&KindTemplate != 0 || (k&KindGroup != 0 && (o.state.Group == nil || o.state.LaunchTemplate == nil)) {
+	if k&KindTemplate != 0 || (k&KindGroup != 0 && o.state.LaunchTemplate == nil) {
 		k |= KindReserved
 	}
 	return k
 }
 
 // volatile kinds change without a call from wtt (instances boot, targets
-// turn healthy, the group launches): a step that read them was waiting for
-// a change, so they are read again after it.
-const volatile = KindInstances | KindBalancer | KindGroup
+// turn healthy, the group launches, the load balancer turns active): a
+// step that read them was waiting for a change, so they are read again
+// after it.
+const volatile = KindInstances | KindBalancer | KindTargets | KindGroup
 
 // KindsOf is what a call may change or, for a read of something that
 // changes on its own, what it watched change (a waiter polls until
@@ -200,14 +225,20 @@ func KindsOf(action string) Kind {
 			k |= KindZone
 		}
 	case "elasticloadbalancing":
-		k = KindBalancer
+		k = elbKinds(op)
 	case "autoscaling":
 		// The group launches and terminates instances and registers
 		// them with its target groups; its scaling policies and tags
 		// are the group's alone.
-		k = KindGroup | KindInstances | KindBalancer
-		if strings.Contains(op, "Policy") || strings.Contains(op, "Policies") || strings.Contains(op, "Tags") {
+		switch {
+		case strings.Contains(op, "Policy") || strings.Contains(op, "Policies"):
+			k = KindPolicies
+		case strings.Contains(op, "Tags"):
 			k = KindGroup
+		case strings.HasPrefix(op, "Delete"):
+			k = KindGroup | KindPolicies | KindInstances | KindTargets
+		default:
+			k = KindGroup | KindInstances | KindTargets
 		}
 	case "ec2":
 		k = ec2Kinds(op)
@@ -237,8 +268,11 @@ func ec2Kinds(op string) Kind {
 	case has("LaunchTemplate"):
 		return KindTemplate
 	case has("Address"):
-		// An address moves an instance's public IP.
-		return KindInstances
+		// Associating an address moves an instance's public IP.
+		if has("ssociate") {
+			return KindAddresses | KindInstances
+		}
+		return KindAddresses
 	case has("Instance"):
 		return KindInstances
 	case has("Tags"):
@@ -251,4 +285,24 @@ func ec2Kinds(op string) Kind {
 		return KindNetwork
 	}
 	return KindAll
+}
+
+func elbKinds(op string) Kind {
+	switch {
+	case strings.Contains(op, "TargetHealth") || strings.HasSuffix(op, "Targets"):
+		return KindTargets
+	case strings.Contains(op, "TargetGroup"):
+		return KindTargetGroup
+	case strings.Contains(op, "Tags"):
+		// wtt reads no load balancing tags.
+		return 0
+	case strings.HasPrefix(op, "Describe") && (strings.Contains(op, "LoadBalancer") || strings.Contains(op, "Listener")):
+		return KindBalancer
+	case strings.Contains(op, "LoadBalancer") || strings.Contains(op, "Listener") || strings.Contains(op, "Rule") ||
+		strings.HasPrefix(op, "Set"):
+		// A load balancer or listener that comes or goes puts its
+		// targets in or out of use.
+		return KindBalancer | KindTargets
+	}
+	return KindBalancer | KindTargetGroup | KindTargets
 }

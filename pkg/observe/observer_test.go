@@ -8,7 +8,9 @@ func TestKindsOfCalls(t *testing.T) {
 		want   Kind
 	}{
 		// Mutations: what they change.
-		{"ec2:AllocateAddress", KindInstances},
+		{"ec2:AllocateAddress", KindAddresses},
+		{"ec2:AssociateAddress", KindAddresses | KindInstances},
+		{"ec2:DisassociateAddress", KindAddresses | KindInstances},
 		{"ec2:RunInstances", KindInstances},
 		{"ec2:ModifyInstanceAttribute", KindInstances},
 		{"ec2:CreateSecurityGroup", KindSecurityGroups},
@@ -21,16 +23,22 @@ func TestKindsOfCalls(t *testing.T) {
 		{"ec2:SomethingNew", KindAll},
 		{"route53:ChangeResourceRecordSets", KindDNS},
 		{"route53:CreateHostedZone", KindZone | KindDNS},
-		{"elasticloadbalancing:RegisterTargets", KindBalancer},
-		{"autoscaling:CreateAutoScalingGroup", KindGroup | KindInstances | KindBalancer},
-		{"autoscaling:PutScalingPolicy", KindGroup},
+		{"elasticloadbalancing:RegisterTargets", KindTargets},
+		{"elasticloadbalancing:CreateTargetGroup", KindTargetGroup},
+		{"elasticloadbalancing:CreateListener", KindBalancer | KindTargets},
+		{"autoscaling:CreateAutoScalingGroup", KindGroup | KindInstances | KindTargets},
+		{"autoscaling:DeleteAutoScalingGroup", KindGroup | KindPolicies | KindInstances | KindTargets},
+		{"autoscaling:PutScalingPolicy", KindPolicies},
 		{"iam:PutRolePolicy", KindDelivery},
 		{"ssm:PutParameter", 0}, // the lease
 		{"newservice:DoThing", KindAll},
 		// Reads: only of what changes on its own (a waiter's polls).
 		{"ec2:DescribeInstances", KindInstances},
-		{"elasticloadbalancing:DescribeTargetHealth", KindBalancer},
-		{"autoscaling:DescribeAutoScalingGroups", KindGroup | KindInstances | KindBalancer},
+		{"elasticloadbalancing:DescribeTargetHealth", KindTargets},
+		{"elasticloadbalancing:DescribeLoadBalancers", KindBalancer},
+		{"elasticloadbalancing:DescribeTargetGroups", 0},
+		{"ec2:DescribeAddresses", 0},
+		{"autoscaling:DescribeAutoScalingGroups", KindGroup | KindInstances | KindTargets},
 		{"ec2:DescribeSubnets", 0},
 		{"ec2:DescribeReservedInstancesOfferings", 0},
 		{"route53:GetChange", 0},
@@ -45,11 +53,11 @@ func TestKindsOfCalls(t *testing.T) {
 
 func TestKindOfTaggedID(t *testing.T) {
 	for id, want := range map[string]Kind{
-		"vpc-0abc":       KindNetwork | KindDNS,
+		"vpc-0abc":       KindVPCTags | KindDNS,
 		"subnet-1":       KindNetwork,
 		"sg-1":           KindSecurityGroups,
 		"i-0123":         KindInstances,
-		"eipalloc-1":     KindInstances,
+		"eipalloc-1":     KindAddresses,
 		"lt-1":           KindTemplate,
 		"4b2a3f10-aaaa":  KindReserved,
 		"rtb-1":          KindNetwork,
@@ -64,6 +72,9 @@ func TestKindOfTaggedID(t *testing.T) {
 
 func TestCloseOverFollowsWhatIsReadFromWhat(t *testing.T) {
 	o := &Observer{read: KindAll}
+	if got := o.closeOver(KindVPCTags); got != KindVPCTags|KindDNS {
+		t.Errorf("a tag on the VPC must re-read its tags and the record they name, nothing else: %b", got)
+	}
 	if got := o.closeOver(KindNetwork); got&(KindDNS|KindSecurityGroups) != KindDNS|KindSecurityGroups {
 		t.Errorf("a network change must re-read the record it names and its groups: %b", got)
 	}
@@ -72,7 +83,7 @@ func TestCloseOverFollowsWhatIsReadFromWhat(t *testing.T) {
 		t.Errorf("instances without a balancer or group: %b, want instances alone", got)
 	}
 	o.state.TargetGroup, o.state.Group, o.state.LaunchTemplate = &TargetGroup{}, &Group{}, &LaunchTemplate{}
-	if got := o.closeOver(KindInstances); got != KindInstances|KindBalancer|KindGroup {
+	if got := o.closeOver(KindInstances); got != KindInstances|KindTargets|KindGroup {
 		t.Errorf("instances behind a target group in a group: %b", got)
 	}
 	if got := o.closeOver(KindTemplate); got&KindReserved == 0 {
@@ -84,7 +95,7 @@ func TestCloseOverFollowsWhatIsReadFromWhat(t *testing.T) {
 	}
 	// Nothing read yet: everything that depends on instances is unknown.
 	o = &Observer{}
-	if got := o.closeOver(KindInstances); got&(KindBalancer|KindGroup) != KindBalancer|KindGroup {
+	if got := o.closeOver(KindInstances); got&(KindTargets|KindGroup) != KindTargets|KindGroup {
 		t.Errorf("before the first read: %b", got)
 	}
 }
