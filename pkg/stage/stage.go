@@ -259,8 +259,14 @@ func albUnmet(s *observe.State) []string {
 	if priv != nil && albSG != nil && !privateSGExact(priv, albSG.ID) {
 		u = append(u, "security group "+priv.Name+" must admit tcp/80 only from "+albSG.Name)
 	}
+	retiring := groupServes(s, health)
 	for _, i := range live {
-		if health[i.ID] != "healthy" {
+		// Once the group serves, the asg rung takes the standalone
+		// instances out of the target group and then terminates them: one
+		// already out is on its way out, not a fleet the alb rung must
+		// register again (a re-run that did would undo the drain, and runs
+		// killed in between would undo each other forever).
+		if health[i.ID] != "healthy" && !(retiring && i.Group == "") {
 			u = append(u, fmt.Sprintf("instance %s is not a healthy target", i.ID))
 		}
 		if i.PublicIP != "" {
@@ -304,6 +310,21 @@ func privateSGExact(g *observe.SecurityGroup, albSG string) bool {
 		}
 	}
 	return ok
+}
+
+// groupServes reports whether an Auto Scaling group attached to the
+// target group has a healthy target: the asg rung has taken over serving.
+func groupServes(s *observe.State, health map[string]string) bool {
+	g, tg := s.Group, s.TargetGroup
+	if g == nil || tg == nil || !slices.Contains(g.TargetGroupARNs, tg.ARN) {
+		return false
+	}
+	for _, i := range s.LiveInstances() {
+		if i.Group == g.Name && health[i.ID] == "healthy" {
+			return true
+		}
+	}
+	return false
 }
 
 func asgUnmet(s *observe.State) []string {

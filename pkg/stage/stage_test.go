@@ -120,6 +120,15 @@ func TestHalfBuiltRungsShowAsTheStageBelow(t *testing.T) {
 			s.Instances = append(s.Instances, observe.Instance{ID: "i-9", Type: "t2.micro", State: "running", IMDSv2Required: true, SecurityGroups: []string{"sg-priv"}})
 			s.TargetGroup.Targets = append(s.TargetGroup.Targets, observe.Target{ID: "i-9", Health: "healthy"})
 		}, withASG, ALB, "standalone"},
+		{"standalone instance the asg rung took out of the target group", func(s *observe.State) {
+			// Still alb (the group serves), not back below it: a re-run must
+			// finish the drain, not register the instance again.
+			s.Instances = append(s.Instances, observe.Instance{ID: "i-9", Type: "t2.micro", State: "running", IMDSv2Required: true, SecurityGroups: []string{"sg-priv"}, Role: "private"})
+		}, withASG, ALB, "standalone"},
+		{"standalone instance unhealthy with no group serving", func(s *observe.State) {
+			s.Instances = append(s.Instances, observe.Instance{ID: "i-9", Type: "t2.micro", State: "running", IMDSv2Required: true, SecurityGroups: []string{"sg-priv"}, Role: "private"})
+			s.TargetGroup.Targets[0].Health = "unhealthy"
+		}, withASG, None, "i-9 is not a healthy target"},
 		{"group minimum below its AZs", func(s *observe.State) { s.Group.Min = 1 }, withMultiAZ, ASG, "minimum 1"},
 		{"reservations short", func(s *observe.State) { s.Reserved[0].Count = 1 }, withReserved, MultiAZ, "cover 1 of"},
 		{"retired reservations do not count", func(s *observe.State) { s.Reserved[0].State = "retired" }, withReserved, MultiAZ, "cover 0 of"},
