@@ -71,6 +71,8 @@ type Emulator struct {
 	log       *tailBuffer
 	logged    bool
 	dataPlane bool
+	started   time.Time
+	cpuLogged bool
 }
 
 // An Option changes how Start runs the emulator.
@@ -157,6 +159,7 @@ func Start(tb testing.TB, opts ...Option) *Emulator {
 			done:      make(chan struct{}),
 			log:       &tailBuffer{max: logTailBytes},
 			dataPlane: o.dataPlane,
+			started:   time.Now(),
 		}
 		e.cmd = exec.Command(python, append(args, "--port", strconv.Itoa(port))...)
 		e.cmd.Dir = root
@@ -228,6 +231,14 @@ func (e *Emulator) stop(tb testing.TB) {
 			signalGroup(e.cmd, true)
 			<-e.done
 		}
+	}
+	// The emulator's CPU against its lifetime says whether a suite is bound
+	// by it (near 100%) or mostly waits (go test -v shows it).
+	if st := e.cmd.ProcessState; st != nil && !e.cpuLogged {
+		e.cpuLogged = true
+		cpu, wall := st.UserTime()+st.SystemTime(), time.Since(e.started)
+		tb.Logf("emulatortest: emulator used %.1f s of CPU in %.1f s (%.0f%%)",
+			cpu.Seconds(), wall.Seconds(), 100*cpu.Seconds()/wall.Seconds())
 	}
 	if tb.Failed() && !e.logged && e.log.String() != "" {
 		e.logged = true
