@@ -4,6 +4,7 @@
 package e2e
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -67,11 +68,19 @@ func build(root, out, pkg, goos, goarch string) error {
 }
 
 // TestScripts runs e2e/testdata/script/*.txtar. Each script gets its own
-// app name, so scripts share an emulator without seeing each other. The
-// emulator is one single-threaded Python process and the suite's
-// bottleneck: scripts run side by side (one per CPU), so they are dealt
-// round-robin to as many emulators.
+// app name, so scripts share an emulator without seeing each other.
+//
+// Scheduling: every suite of this package (TestScripts, TestProbeScripts,
+// TestReliability, TestIAMPolicyExact, ...) is a parallel test with
+// emulators of its own, so they all run side by side, as many test bodies
+// at once as go test's -parallel allows (make test passes -parallel 8).
+// Most of a suite's wall time is spent waiting (on waiters, health checks,
+// leases): one emulator is busy about a third of the time, so running
+// suites one after another left both cores mostly idle. An emulator is one
+// Python process (one core at most, by the GIL), so the scripts are dealt
+// round-robin to several.
 func TestScripts(t *testing.T) {
+	t.Parallel() // suites run side by side, each on emulators of its own (e2e_test.go)
 	emus := make([]*emulatortest.Emulator, scriptEmulators())
 	for i := range emus {
 		emus[i] = emulatortest.Start(t)
@@ -102,14 +111,21 @@ func TestScripts(t *testing.T) {
 	})
 }
 
-// scriptEmulators is how many emulators TestScripts starts: one per CPU
-// the scripts run on (at most 4: each holds its own moto in memory), or
-// WTT_E2E_EMULATORS. With WTT_E2E_ENDPOINT set, Start starts none anyway.
+// scriptEmulators is how many emulators TestScripts starts: one per script
+// that runs at a time (go test's -parallel, GOMAXPROCS unless given), at
+// most 4 (each holds its own moto, about 270 MB), or WTT_E2E_EMULATORS.
+// With WTT_E2E_ENDPOINT set, Start starts none anyway.
 func scriptEmulators() int {
 	if n, err := strconv.Atoi(os.Getenv("WTT_E2E_EMULATORS")); err == nil && n > 0 {
 		return n
 	}
-	return min(runtime.GOMAXPROCS(0), 4)
+	parallel := runtime.GOMAXPROCS(0)
+	if f := flag.Lookup("test.parallel"); f != nil {
+		if n, err := strconv.Atoi(f.Value.String()); err == nil && n > 0 {
+			parallel = n
+		}
+	}
+	return min(parallel, 4)
 }
 
 // appName derives a short, valid, unique app name from the script's work
