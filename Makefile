@@ -23,15 +23,18 @@ build:
 ## test: every Go test (unit and end-to-end against a fresh emulator) and the emulator's own tests,
 ## side by side (docs/performance.md, "make test"); each part's output is printed when it ends
 test:
-	@$(MAKE) --no-print-directory -j3 --output-sync=target test-go test-emulator-api test-emulator-dataplane
+	@$(MAKE) --no-print-directory -j4 --output-sync=target test-vet test-go test-emulator-api test-emulator-dataplane
 
 # -parallel: the end-to-end suites mostly wait (waiters, health checks,
 # leases), so more of them run at once than there are cores; each has
 # emulators of its own.
 TEST_PARALLEL ?= 8
 test-go: test-deps
-	$(GO) vet ./...
 	$(GO) test -count=1 -parallel $(TEST_PARALLEL) -timeout 40m ./...
+
+.PHONY: test-vet
+test-vet:
+	$(GO) vet ./...
 
 ## test-deps: what the tests need from Debian (Chromium), installed when missing
 test-deps:
