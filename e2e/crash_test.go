@@ -43,8 +43,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/whatsthetime/wtt/pkg/emulatortest"
 )
 
 // crashTally counts the crash points a walk tried (each followed by a
@@ -82,33 +80,6 @@ func (c *crashTally) String() string {
 		msg += "; steps planned again after they were done: " + strings.Join(c.findings, "; ")
 	}
 	return msg
-}
-
-// TestReliability runs the fault and crash suites. They share the
-// reference walk, which runs alongside them. It lives in this file, ahead
-// of TestScripts (e2e_test.go) in go test's order, so that its long walks
-// are queued for a -parallel slot before the many short scripts: started
-// last, they would end last, with one core idle meanwhile.
-func TestReliability(t *testing.T) {
-	t.Parallel() // suites run side by side, each on emulators of its own (e2e_test.go)
-	if testing.Short() {
-		t.Skip("walks the whole ladder many times against emulators")
-	}
-	if os.Getenv(emulatortest.EndpointEnv) != "" {
-		// Eight walks of the ladder would buy Reserved Instances (which
-		// cannot be cancelled) and share one account between walks.
-		t.Skipf("needs emulators of its own; not run against %s", emulatortest.EndpointEnv)
-	}
-	ref := startReference(t)
-	t.Cleanup(func() {
-		if ref.wait(); ref.err == nil {
-			t.Logf("reference walk: %s", ref.summary())
-		}
-	})
-	// The two groups run side by side (their walks share walkSlots), so the
-	// crash walks need not wait for the last fault walk to end.
-	t.Run("faults", func(t *testing.T) { t.Parallel(); faultSuites(t, ref) })
-	t.Run("crash", func(t *testing.T) { t.Parallel(); crashSuites(t, ref) })
 }
 
 func crashSuites(t *testing.T, ref *reference) {

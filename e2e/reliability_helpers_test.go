@@ -79,6 +79,30 @@ func ladderCommands(app string) []rungCommand {
 	}
 }
 
+// TestReliability runs the fault and crash suites. They share the
+// reference walk, which runs alongside them.
+func TestReliability(t *testing.T) {
+	t.Parallel() // suites run side by side, each on emulators of its own (e2e_test.go)
+	if testing.Short() {
+		t.Skip("walks the whole ladder many times against emulators")
+	}
+	if os.Getenv(emulatortest.EndpointEnv) != "" {
+		// Eight walks of the ladder would buy Reserved Instances (which
+		// cannot be cancelled) and share one account between walks.
+		t.Skipf("needs emulators of its own; not run against %s", emulatortest.EndpointEnv)
+	}
+	ref := startReference(t)
+	t.Cleanup(func() {
+		if ref.wait(); ref.err == nil {
+			t.Logf("reference walk: %s", ref.summary())
+		}
+	})
+	// The two groups run side by side (their walks share walkSlots), so the
+	// crash walks need not wait for the last fault walk to end.
+	t.Run("faults", func(t *testing.T) { t.Parallel(); faultSuites(t, ref) })
+	t.Run("crash", func(t *testing.T) { t.Parallel(); crashSuites(t, ref) })
+}
+
 // walkSlots bounds how many walks (each an emulator plus wtt processes)
 // run at once. By default go test's -parallel is the only bound (make test
 // passes 8): a walk that held a -parallel slot while it queued here would
