@@ -82,7 +82,7 @@ func ladderCommands(app string) []rungCommand {
 // TestReliability runs the fault and crash suites. They share the
 // reference walk, which runs alongside them.
 func TestReliability(t *testing.T) {
-	t.Parallel() // suites run side by side, each on emulators of its own (e2e_test.go)
+	t.Parallel() // suites run side by side, each on emulators of its own (scripts_test.go)
 	if testing.Short() {
 		t.Skip("walks the whole ladder many times against emulators")
 	}

@@ -33,7 +33,7 @@ import (
 // queued for a -parallel slot before its many short scripts: started last,
 // they would end last, with a core idle meanwhile.
 func TestScripts(t *testing.T) {
-	t.Parallel() // suites run side by side, each on emulators of its own (e2e_test.go)
+	t.Parallel() // suites run side by side, each on emulators of its own (scripts_test.go)
 	emus := make([]*emulatortest.Emulator, scriptEmulators())
 	for i := range emus {
 		emus[i] = emulatortest.Start(t)
