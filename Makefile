@@ -20,20 +20,34 @@ build:
 	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -ldflags '-s -w' -o $(BIN)/whatsthetime-linux-amd64 ./timeserver
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags '-s -w' -o $(BIN)/whatsthetime-linux-arm64 ./timeserver
 
-## test: every Go test (unit and end-to-end against a fresh emulator) and the emulator's own tests
-test: test-go test-emulator
+## test: every Go test (unit and end-to-end against a fresh emulator) and the emulator's own tests,
+## side by side (docs/performance.md, "make test"); each part's output is printed when it ends
+test:
+	@$(MAKE) --no-print-directory -j4 --output-sync=target test-vet test-go test-emulator-api test-emulator-dataplane
 
+# -parallel: the end-to-end suites mostly wait (waiters, health checks,
+# leases), so more of them run at once than there are cores; each has
+# emulators of its own.
+TEST_PARALLEL ?= 8
 test-go: test-deps
+	$(GO) test -count=1 -parallel $(TEST_PARALLEL) -timeout 40m ./...
+
+.PHONY: test-vet
+test-vet:
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 40m ./...
 
 ## test-deps: what the tests need from Debian (Chromium), installed when missing
 test-deps:
 	./scripts/test-deps.sh
 
 # The data plane's tests run the time server bin/ holds, so build first.
-test-emulator: build
-	$(PYTHON) -m unittest discover -s emulator -p 'test_*.py'
+# The two modules start emulators of their own and run side by side under -j.
+.PHONY: test-emulator-api test-emulator-dataplane
+test-emulator: test-emulator-api test-emulator-dataplane
+test-emulator-api: build
+	cd emulator && $(PYTHON) -m unittest test_wtt_emulator
+test-emulator-dataplane: build
+	cd emulator && $(PYTHON) -m unittest test_dataplane
 
 ## demo: the whole story on the local emulator, plans and status printed, then torn down
 demo: build

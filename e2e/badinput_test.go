@@ -136,6 +136,7 @@ var fixLine = `(?m)^  fix: \S`
 // make no mutating AWS call (the binary's own call log says), and leave
 // AWS as it was (spot-checked through the SDK).
 func TestBadInput(t *testing.T) {
+	t.Parallel() // suites run side by side, each on emulators of its own (scripts_test.go)
 	if testing.Short() {
 		t.Skip("starts an emulator and runs the real binary")
 	}

@@ -58,6 +58,7 @@ func upAndDown(t *testing.T, emu *emulatortest.Emulator, bin, app string) {
 // each against one emulator (the release archive has its own test,
 // TestReleaseArchive, as it needs goreleaser).
 func TestDelivery(t *testing.T) {
+	t.Parallel() // suites run side by side, each on emulators of its own (scripts_test.go)
 	emu := emulatortest.Start(t)
 	t.Run("go-install", func(t *testing.T) { deliveryGoInstall(t, emu) })
 	t.Run("make-build", func(t *testing.T) { deliveryMakeBuild(t, emu) })

@@ -9,12 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
-	"strings"
-	"sync/atomic"
 	"testing"
-
-	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/whatsthetime/wtt/pkg/emulatortest"
 )
@@ -64,72 +59,4 @@ func build(root, out, pkg, goos, goarch string) error {
 		return fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
 	}
 	return nil
-}
-
-// TestScripts runs e2e/testdata/script/*.txtar. Each script gets its own
-// app name, so scripts share an emulator without seeing each other. The
-// emulator is one single-threaded Python process and the suite's
-// bottleneck: scripts run side by side (one per CPU), so they are dealt
-// round-robin to as many emulators.
-func TestScripts(t *testing.T) {
-	emus := make([]*emulatortest.Emulator, scriptEmulators())
-	for i := range emus {
-		emus[i] = emulatortest.Start(t)
-	}
-	var dealt atomic.Int64
-	testscript.Run(t, testscript.Params{
-		Dir:                 "testdata/script",
-		RequireExplicitExec: true,
-		Setup: func(env *testscript.Env) error {
-			emu := emus[int(dealt.Add(1)-1)%len(emus)]
-			env.Setenv("PATH", binDir+string(os.PathListSeparator)+env.Getenv("PATH"))
-			for _, kv := range emu.Env() {
-				k, v, _ := strings.Cut(kv, "=")
-				env.Setenv(k, v)
-			}
-			app := appName(env.WorkDir)
-			env.Setenv("WTT_APP", app)
-			env.Setenv("APP", app)
-			env.Setenv("WTT_CALL_LOG", filepath.Join(env.WorkDir, "calls.log"))
-			env.Setenv("WTT_CALL_LOG_ALL", callLogAll)
-			env.Setenv("WTT_MAX_BACKOFF", "200ms")
-			env.Setenv("HOME", env.WorkDir)
-			env.Setenv("NO_COLOR", "1")
-			env.Values[checkerKey{}] = newChecker(emu.AWSConfig(t), app)
-			return nil
-		},
-		Cmds: checkCommands(),
-	})
-}
-
-// scriptEmulators is how many emulators TestScripts starts: one per CPU
-// the scripts run on (at most 4: each holds its own moto in memory), or
-// WTT_E2E_EMULATORS. With WTT_E2E_ENDPOINT set, Start starts none anyway.
-func scriptEmulators() int {
-	if n, err := strconv.Atoi(os.Getenv("WTT_E2E_EMULATORS")); err == nil && n > 0 {
-		return n
-	}
-	return min(runtime.GOMAXPROCS(0), 4)
-}
-
-// appName derives a short, valid, unique app name from the script's work
-// directory (testscript names it after the script).
-func appName(workdir string) string {
-	base := filepath.Base(workdir)
-	base = strings.TrimPrefix(base, "script-")
-	var b strings.Builder
-	b.WriteString("e2e-")
-	for _, r := range strings.ToLower(base) {
-		switch {
-		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
-			b.WriteRune(r)
-		case b.Len() > 0 && !strings.HasSuffix(b.String(), "-"):
-			b.WriteRune('-')
-		}
-	}
-	name := strings.Trim(b.String(), "-")
-	if len(name) > 24 {
-		name = strings.Trim(name[:24], "-")
-	}
-	return name
 }

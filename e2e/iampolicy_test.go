@@ -203,6 +203,7 @@ func ladderWalk(one, boot, jump *wttApp, ami, newServer string) []walkStep {
 // iam-policy COMMAND` prints with the actions the command called on walks
 // up the whole ladder and down again.
 func TestIAMPolicyExact(t *testing.T) {
+	t.Parallel() // suites run side by side, each on emulators of its own (scripts_test.go)
 	if testing.Short() {
 		t.Skip("starts an emulator and walks the whole ladder with the real binary")
 	}
@@ -324,6 +325,7 @@ func distinct(xs []string) []string {
 // session token set to markers, through success, EC2's DryRun refusals and
 // injected faults: the trace must name the calls and never a credential.
 func TestDebugTraceHasNoSecrets(t *testing.T) {
+	t.Parallel() // suites run side by side, each on emulators of its own (scripts_test.go)
 	if testing.Short() {
 		t.Skip("starts an emulator and runs the real binary")
 	}

@@ -27,6 +27,7 @@ import (
 // `up` and after `down`. Only Reserved Instances may remain: AWS cannot
 // cancel them, and down says so.
 func TestNothingLeaks(t *testing.T) {
+	t.Parallel() // suites run side by side, each on emulators of its own (scripts_test.go)
 	if os.Getenv(emulatortest.EndpointEnv) != "" {
 		t.Skip("compares a whole account: only on an emulator of its own")
 	}

@@ -28,6 +28,7 @@ import (
 // of them change AWS at a time. testscript runs commands one after the
 // other, so true concurrency lives here.
 func TestLeaseConcurrentRuns(t *testing.T) {
+	t.Parallel() // suites run side by side, each on emulators of its own (scripts_test.go)
 	if testing.Short() {
 		t.Skip("starts an emulator and runs the real binary")
 	}

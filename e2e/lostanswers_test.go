@@ -100,6 +100,7 @@ func mergeKeys(a, b map[string]int) map[string]bool {
 // between seeds), and checks each time that exactly the shortfall was
 // bought, tagged, within --max-upfront, with no intent left behind.
 func TestReservedLostAnswers(t *testing.T) {
+	t.Parallel() // suites run side by side, each on emulators of its own (scripts_test.go)
 	if testing.Short() {
 		t.Skip("twenty purchases through a fault proxy")
 	}

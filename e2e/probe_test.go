@@ -27,6 +27,7 @@ import (
 // their AWS times (--dataplane-time-scale=0.1): wtt's 10 s x 2 health check
 // notices a dead target in about 2 s.
 func TestProbeScripts(t *testing.T) {
+	t.Parallel() // suites run side by side, each on emulators of its own (scripts_test.go)
 	if runtime.GOOS != "linux" || runtime.GOARCH != "amd64" {
 		t.Skip("the data plane runs the linux/amd64 time server built by TestMain")
 	}

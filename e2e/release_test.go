@@ -25,6 +25,7 @@ import (
 // goreleaser is not a Go module dependency of wtt; `make release-snapshot`
 // installs it. Without it the test is skipped and says how to get it.
 func TestReleaseArchive(t *testing.T) {
+	t.Parallel() // suites run side by side, each on emulators of its own (scripts_test.go)
 	gr := goreleaserPath()
 	if gr == "" {
 		t.Skip("goreleaser is not installed: run `make release-snapshot` once (it installs the pinned version), or `make test-release`")

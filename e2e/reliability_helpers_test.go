@@ -9,7 +9,8 @@ package e2e
 // every kind, the same sizes, the same stage, no lease left behind.
 //
 // Bounds: every wtt run is killed after runTimeout; walks run in parallel
-// (WTT_RELIABILITY_PARALLEL, default 3), each with its own emulator because
+// (as many as go test's -parallel allows, or WTT_RELIABILITY_PARALLEL if
+// fewer), each with its own emulator because
 // Reserved Instances are per account and would leak between walks.
 
 import (
@@ -82,6 +83,7 @@ func ladderCommands(app string) []rungCommand {
 // TestReliability runs the fault and crash suites. They share the
 // reference walk, which runs alongside them.
 func TestReliability(t *testing.T) {
+	t.Parallel() // suites run side by side, each on emulators of its own (scripts_test.go)
 	if testing.Short() {
 		t.Skip("walks the whole ladder many times against emulators")
 	}
@@ -91,16 +93,22 @@ func TestReliability(t *testing.T) {
 		t.Skipf("needs emulators of its own; not run against %s", emulatortest.EndpointEnv)
 	}
 	ref := startReference(t)
-	t.Run("faults", func(t *testing.T) { faultSuites(t, ref) })
-	t.Run("crash", func(t *testing.T) { crashSuites(t, ref) })
-	if ref.wait(); ref.err == nil {
-		t.Logf("reference walk: %s", ref.summary())
-	}
+	t.Cleanup(func() {
+		if ref.wait(); ref.err == nil {
+			t.Logf("reference walk: %s", ref.summary())
+		}
+	})
+	// The two groups run side by side (their walks share walkSlots), so the
+	// crash walks need not wait for the last fault walk to end.
+	t.Run("faults", func(t *testing.T) { t.Parallel(); faultSuites(t, ref) })
+	t.Run("crash", func(t *testing.T) { t.Parallel(); crashSuites(t, ref) })
 }
 
 // walkSlots bounds how many walks (each an emulator plus wtt processes)
-// run at once.
-var walkSlots = make(chan struct{}, relEnvInt("WTT_RELIABILITY_PARALLEL", 3))
+// run at once. By default go test's -parallel is the only bound (make test
+// passes 8): a walk that held a -parallel slot while it queued here would
+// keep the other suites' tests from running on the idle core.
+var walkSlots = make(chan struct{}, relEnvInt("WTT_RELIABILITY_PARALLEL", 64))
 
 // parallelWalk marks t parallel and holds a walk slot until it ends.
 func parallelWalk(t *testing.T) {

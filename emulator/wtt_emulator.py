@@ -1254,6 +1254,23 @@ def install_additions() -> int:
     return len(ADDITIONS)
 
 
+def reset_without_rebuilding() -> None:
+    """POST /moto-api/reset in a fraction of the CPU. moto's reset calls
+    reset() on every backend, which empties it and runs its __init__ again
+    (for EC2: the default VPC and subnets, the AMIs, the instance types:
+    about 2 s of CPU), and then drops every backend it just rebuilt; the next
+    request builds them once more. Emptying without the rebuild leaves moto in
+    the same state after the reset, since nothing holds on to a dropped
+    backend. Overrides that release resources first (S3's temporary files,
+    Batch's job threads) still run: they end with this base reset."""
+    from moto.core.base_backend import BaseBackend
+
+    def reset(self: BaseBackend) -> None:
+        self.__dict__ = {}
+
+    BaseBackend.reset = reset  # type: ignore[method-assign]
+
+
 def _stop(signum: int, frame: Any) -> None:
     raise SystemExit(0)
 
@@ -1279,6 +1296,7 @@ def main(argv: list[str] | None = None) -> int:
         )
 
     count = install_additions()
+    reset_without_rebuilding()
 
     import logging
 

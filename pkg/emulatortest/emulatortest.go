@@ -71,6 +71,8 @@ type Emulator struct {
 	log       *tailBuffer
 	logged    bool
 	dataPlane bool
+	started   time.Time
+	cpuLogged bool
 }
 
 // An Option changes how Start runs the emulator.
@@ -106,7 +108,9 @@ func WithServerBinary(path string) Option {
 // walking up from the working directory to go.mod) on a free loopback port,
 // waits until it answers (at most 90 s: importing moto is slow on a loaded machine) and registers a cleanup that stops it:
 // SIGTERM to its process group, SIGKILL after 5 s. If the test failed, the
-// tail of the emulator's output is logged.
+// tail of the emulator's output is logged. An emulator without the data
+// plane runs at a lower CPU priority (nice 10): when suites run side by
+// side, the data plane's answers, which probes time, come first.
 func Start(tb testing.TB, opts ...Option) *Emulator {
 	tb.Helper()
 	var o options
@@ -157,6 +161,7 @@ func Start(tb testing.TB, opts ...Option) *Emulator {
 			done:      make(chan struct{}),
 			log:       &tailBuffer{max: logTailBytes},
 			dataPlane: o.dataPlane,
+			started:   time.Now(),
 		}
 		e.cmd = exec.Command(python, append(args, "--port", strconv.Itoa(port))...)
 		e.cmd.Dir = root
@@ -165,6 +170,9 @@ func Start(tb testing.TB, opts ...Option) *Emulator {
 		setProcessGroup(e.cmd)
 		if err := e.cmd.Start(); err != nil {
 			tb.Fatalf("emulatortest: start %s: %v", script, err)
+		}
+		if !o.dataPlane {
+			yieldCPU(e.cmd.Process.Pid)
 		}
 		go func() {
 			_ = e.cmd.Wait()
@@ -228,6 +236,14 @@ func (e *Emulator) stop(tb testing.TB) {
 			signalGroup(e.cmd, true)
 			<-e.done
 		}
+	}
+	// The emulator's CPU against its lifetime says whether a suite is bound
+	// by it (near 100%) or mostly waits (go test -v shows it).
+	if st := e.cmd.ProcessState; st != nil && !e.cpuLogged {
+		e.cpuLogged = true
+		cpu, wall := st.UserTime()+st.SystemTime(), time.Since(e.started)
+		tb.Logf("emulatortest: emulator used %.1f s of CPU in %.1f s (%.0f%%)",
+			cpu.Seconds(), wall.Seconds(), 100*cpu.Seconds()/wall.Seconds())
 	}
 	if tb.Failed() && !e.logged && e.log.String() != "" {
 		e.logged = true
