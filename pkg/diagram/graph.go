@@ -9,6 +9,7 @@ package diagram
 
 import (
 	"fmt"
+	"net/netip"
 	"slices"
 	"sort"
 	"strings"
@@ -80,7 +81,15 @@ func Build(s *observe.State) Graph {
 	edge := func(from, to, label string) { g.Edges = append(g.Edges, Edge{From: from, To: to, Label: label}) }
 	add(Node{ID: "internet", Kind: KindInternet, Lines: []string{"Internet", "users of " + s.App}})
 
-	live := s.LiveInstances()
+	// In an order that does not depend on IDs (AWS's are random): by AZ,
+	// then private address, so the same fleet always draws the same.
+	live := slices.Clone(s.LiveInstances())
+	sort.SliceStable(live, func(a, b int) bool {
+		if live[a].AZ != live[b].AZ {
+			return live[a].AZ < live[b].AZ
+		}
+		return ipLess(live[a].PrivateIP, live[b].PrivateIP)
+	})
 	lb, tg, d := s.LoadBalancer, s.TargetGroup, s.DNS
 	entry := "internet" // where requests come from on the last hop
 
@@ -210,6 +219,9 @@ func Build(s *observe.State) Graph {
 		if g.Subnets[i].AZ != g.Subnets[j].AZ {
 			return g.Subnets[i].AZ < g.Subnets[j].AZ
 		}
+		if g.Subnets[i].Public != g.Subnets[j].Public {
+			return g.Subnets[i].Public
+		}
 		return g.Subnets[i].ID < g.Subnets[j].ID
 	})
 
@@ -303,4 +315,20 @@ func (g Graph) node(id string) *Node {
 		}
 	}
 	return nil
+}
+
+// ipLess orders dotted addresses numerically (10.40.9.5 before 10.40.10.5);
+// what does not parse sorts after what does, as text.
+func ipLess(a, b string) bool {
+	pa, errA := netip.ParseAddr(a)
+	pb, errB := netip.ParseAddr(b)
+	switch {
+	case errA == nil && errB == nil:
+		return pa.Less(pb)
+	case errA == nil:
+		return true
+	case errB == nil:
+		return false
+	}
+	return a < b
 }
