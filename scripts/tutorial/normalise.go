@@ -38,6 +38,12 @@ var rules = []rule{
 	{regexp.MustCompile(`\b(done \(|step\(s\) in )` + duration), func(_ *normaliser, m string) string {
 		return m[:strings.LastIndexAny(m, "( ")+1] + "<t>"
 	}},
+	// A long wait's progress ("30s left: ..."): how many lines it prints
+	// and what each says depend on the clock, so every one says "<t> left"
+	// and text keeps one of a run of them.
+	{progressLine, func(_ *normaliser, m string) string {
+		return m[:len(m)-len(strings.TrimLeft(m, " "))] + "<t> left:"
+	}},
 	// ARNs carry account-wide random suffixes.
 	{regexp.MustCompile(`\barn:aws:[a-z0-9-]+:[a-z0-9-]*:\d{12}:[^\s,)]+`), func(n *normaliser, m string) string {
 		parts := strings.SplitN(m, ":", 6)
@@ -91,6 +97,8 @@ var rules = []rule{
 
 // duration matches what Go's time.Duration prints: 898ms, 1.39s, 2m0.5s.
 const duration = `(?:\d+h)?(?:\d+m)?\d+(?:\.\d+)?(?:ns|µs|us|ms|s|m|h)`
+
+var progressLine = regexp.MustCompile(`^\s+` + duration + ` left:`)
 
 func fixed(s string) func(*normaliser, string) string {
 	return func(*normaliser, string) string { return s }
@@ -164,8 +172,12 @@ func (n *normaliser) text(s string) string {
 			i = j
 			continue
 		}
-		out = append(out, n.line(lines[i]))
+		l := n.line(lines[i])
 		i++
+		if len(out) > 0 && l == out[len(out)-1] && progressLine.MatchString(lines[i-1]) {
+			continue
+		}
+		out = append(out, l)
 	}
 	return strings.Join(out, "\n")
 }

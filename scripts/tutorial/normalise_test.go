@@ -78,3 +78,29 @@ func TestSplitPlanDropsCalls(t *testing.T) {
 		t.Errorf("rest %q", rest)
 	}
 }
+
+// A long wait prints a line every 10 s: how many, and the seconds in each,
+// depend on the clock. Two runs of the same wait read alike.
+func TestNormaliseCollapsesWaitProgress(t *testing.T) {
+	const run1 = `[6/7] … wait 30s (the TTL of api.example.com)
+    31s left: public instances i-2a0d91081977065fe keep serving until 2026-11-30T01:02:03Z
+    21s left: public instances i-2a0d91081977065fe keep serving until 2026-11-30T01:02:03Z
+    11s left: public instances i-2a0d91081977065fe keep serving until 2026-11-30T01:02:03Z
+    1s left: public instances i-2a0d91081977065fe keep serving until 2026-11-30T01:02:03Z
+      done (30.9s)`
+	const run2 = `[6/7] … wait 30s (the TTL of api.example.com)
+    30s left: public instances i-77aa000000000000b keep serving until 2026-11-30T02:00:00Z
+    20s left: public instances i-77aa000000000000b keep serving until 2026-11-30T02:00:00Z
+    10s left: public instances i-77aa000000000000b keep serving until 2026-11-30T02:00:00Z
+      done (30.1s)`
+	a, b := newNormaliser().text(run1), newNormaliser().text(run2)
+	if a != b {
+		t.Fatalf("normalised waits differ:\n%s\n\ndiff:\n%s", a, lineDiff(a, b))
+	}
+	if want := "    <t> left: public instances i-00000000000000001 keep serving until YYYY-MM-DDThh:mm:ssZ\n      done (<t>)"; !strings.Contains(a, want) {
+		t.Errorf("normalised wait lacks %q:\n%s", want, a)
+	}
+	if strings.Contains(a, "30s left") {
+		t.Errorf("a progress figure survived:\n%s", a)
+	}
+}
