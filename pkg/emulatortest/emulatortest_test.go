@@ -234,16 +234,24 @@ func TestGoSDKParsesAdditions(t *testing.T) {
 		if aws.ToString(start.InstanceRefreshId) == "" {
 			t.Fatal("no InstanceRefreshId")
 		}
-		desc, err := asc.DescribeInstanceRefreshes(ctx(t), &autoscaling.DescribeInstanceRefreshesInput{
-			AutoScalingGroupName: aws.String("app"),
-		})
-		if err != nil {
-			t.Fatal(err)
+		// The refresh rolls: without the data plane, each describe moves it
+		// on by one batch (docs/emulator.md), so poll as wtt does.
+		var r astypes.InstanceRefresh
+		for polls := 0; polls < 20 && r.Status != astypes.InstanceRefreshStatusSuccessful; polls++ {
+			desc, err := asc.DescribeInstanceRefreshes(ctx(t), &autoscaling.DescribeInstanceRefreshesInput{
+				AutoScalingGroupName: aws.String("app"),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(desc.InstanceRefreshes) != 1 {
+				t.Fatalf("got %d refreshes", len(desc.InstanceRefreshes))
+			}
+			r = desc.InstanceRefreshes[0]
+			if r.Status != astypes.InstanceRefreshStatusSuccessful && r.Status != astypes.InstanceRefreshStatusInProgress && r.Status != astypes.InstanceRefreshStatusPending {
+				t.Fatalf("refresh went %s: %+v", r.Status, r)
+			}
 		}
-		if len(desc.InstanceRefreshes) != 1 {
-			t.Fatalf("got %d refreshes", len(desc.InstanceRefreshes))
-		}
-		r := desc.InstanceRefreshes[0]
 		if aws.ToString(r.InstanceRefreshId) != aws.ToString(start.InstanceRefreshId) ||
 			r.Status != astypes.InstanceRefreshStatusSuccessful ||
 			aws.ToInt32(r.PercentageComplete) != 100 ||
