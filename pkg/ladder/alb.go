@@ -85,8 +85,13 @@ func planALB(s *observe.State, o Options) ([]*plan.Step, []string, error) {
 	}
 	dr := planDrain(s, o, pub, time.Now())
 	if pub.name != "" {
-		if st := lowerTTLStep(s, pub); st != nil {
-			add(st)
+		// Lowering the TTL first only helps when nothing waits the old one
+		// out: with a drain, resolvers that asked before the lowering hold
+		// the old addresses for the old TTL anyway, and the drain waits it.
+		if dr.wait == 0 {
+			if st := lowerTTLStep(s, pub); st != nil {
+				add(st)
+			}
 		}
 		if !albRecordReady(s, pub) {
 			add(cutoverStep(s, pub, dr))

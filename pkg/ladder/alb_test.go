@@ -259,16 +259,17 @@ func TestPlanALBKeepsTheFleetTypeAndSaysSo(t *testing.T) {
 	}
 }
 
-func TestPlanALBFromDNSLowersTheTTLThenSwitches(t *testing.T) {
+func TestPlanALBFromDNSSwitchesThenDrains(t *testing.T) {
 	s := albDNS(3600)
 	steps, _ := mustPlanALB(t, s, Options{})
 	res := albResources(steps)
+	// No TTL-lowering step: resolvers that asked before it would hold the
+	// old addresses for the old TTL anyway, and the drain waits that out.
 	want := []string{
 		"+ security groups wtt-t-alb and wtt-t-private",
 		"+ target group wtt-t-tg",
 		"+ load balancer wtt-t (internet-facing) and its :80 listener",
 		"+ 2 private instance(s) m5.large behind the load balancer",
-		"~ DNS record api.example.com: TTL 3600 s -> 60 s",
 		"~ DNS record api.example.com -> load balancer (alias A record)",
 		"… wait 1h0m0s (the TTL of api.example.com) for resolvers to drop the old addresses of api.example.com",
 		"- 2 public instance(s) i-1, i-2",
@@ -276,22 +277,34 @@ func TestPlanALBFromDNSLowersTheTTLThenSwitches(t *testing.T) {
 	if !slices.Equal(res, want) {
 		t.Fatalf("steps:\n%s\nwant:\n%s", strings.Join(res, "\n"), strings.Join(want, "\n"))
 	}
-	if !strings.Contains(steps[4].Detail, "the old TTL (1h0m0s) is recorded on the public instances") || len(steps[4].Warnings) > 0 {
-		t.Errorf("TTL step: %q %q: want the old TTL recorded, no warning", steps[4].Detail, steps[4].Warnings)
+	if !strings.Contains(steps[4].Detail, "UPSERT") || !slices.Contains(steps[4].Calls, "ec2:CreateTags") {
+		t.Errorf("A values -> A alias must be an UPSERT that records the drain first: %q %v", steps[4].Detail, steps[4].Calls)
 	}
-	if !strings.Contains(steps[5].Detail, "UPSERT") {
-		t.Errorf("A values -> A alias must be an UPSERT: %q", steps[5].Detail)
-	}
-	if wait := steps[6]; !strings.Contains(wait.Detail, "i-1, i-2 keep serving") || !strings.Contains(wait.Detail, "they cost about $0.20") ||
+	if wait := steps[5]; !strings.Contains(wait.Detail, "i-1, i-2 keep serving") || !strings.Contains(wait.Detail, "they cost about $0.20") ||
 		!strings.HasPrefix(wait.DowntimeNote, "none") || wait.StaleFor != 0 || !slices.Contains(wait.Calls, "ec2:CreateTags") {
 		t.Errorf("drain step: %q %q stale %s %v", wait.Detail, wait.DowntimeNote, wait.StaleFor, wait.Calls)
 	}
-	if retire := steps[7]; len(retire.Warnings) > 0 || retire.StaleFor != 0 {
+	if retire := steps[6]; len(retire.Warnings) > 0 || retire.StaleFor != 0 {
 		t.Errorf("retire step after the whole TTL: warnings %q, stale for %s; want none", retire.Warnings, retire.StaleFor)
 	}
 	p := mustReachALB(t, s, Options{})
 	if p.DNS.Type != "A" || p.DNS.AliasTarget != p.LoadBalancer.DNSName || p.DNS.ZoneID != "Z1" || len(p.DNS.Values) != 0 {
 		t.Errorf("projected record: %+v", p.DNS)
+	}
+}
+
+// Without a drain (--dns-drain=0s) nothing waits the old TTL out, so the
+// record's TTL is lowered first: resolvers asking from then on hold the
+// old addresses for a minute at most after the switch.
+func TestPlanALBFromDNSWithoutDrainLowersTheTTLFirst(t *testing.T) {
+	steps, _ := mustPlanALB(t, albDNS(3600), Options{DNSDrainSet: true})
+	res := albResources(steps)
+	i := slices.Index(res, "~ DNS record api.example.com: TTL 3600 s -> 60 s")
+	if i < 0 || i+1 >= len(res) || res[i+1] != "~ DNS record api.example.com -> load balancer (alias A record)" {
+		t.Fatalf("want the TTL lowered right before the switch:\n%s", strings.Join(res, "\n"))
+	}
+	if !strings.Contains(steps[i].Detail, "the old TTL (1h0m0s) is recorded on the public instances") {
+		t.Errorf("TTL step: %q", steps[i].Detail)
 	}
 }
 
