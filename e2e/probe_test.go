@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -38,22 +37,9 @@ func TestProbeScripts(t *testing.T) {
 		Dir:                 "testdata/probe",
 		RequireExplicitExec: true,
 		Setup: func(env *testscript.Env) error {
-			env.Setenv("PATH", binDir+string(os.PathListSeparator)+env.Getenv("PATH"))
-			for _, kv := range emu.Env() {
-				k, v, _ := strings.Cut(kv, "=")
-				env.Setenv(k, v)
-			}
-			app := appName(env.WorkDir)
-			env.Setenv("WTT_APP", app)
-			env.Setenv("APP", app)
-			env.Setenv("WTT_CALL_LOG", filepath.Join(env.WorkDir, "calls.log"))
-			env.Setenv("WTT_CALL_LOG_ALL", callLogAll)
-			env.Setenv("WTT_MAX_BACKOFF", "200ms")
-			env.Setenv("HOME", env.WorkDir)
-			env.Setenv("NO_COLOR", "1")
+			scriptEnv(t, env, emu)
 			// The probe resolves through the emulator's Route 53.
 			env.Setenv("DNS", emu.DNSAddr())
-			env.Values[checkerKey{}] = newChecker(emu.AWSConfig(t), app)
 			return nil
 		},
 		Cmds: probeCommands(emu.URL()),

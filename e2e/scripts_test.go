@@ -44,24 +44,32 @@ func TestScripts(t *testing.T) {
 		RequireExplicitExec: true,
 		Setup: func(env *testscript.Env) error {
 			emu := emus[int(dealt.Add(1)-1)%len(emus)]
-			env.Setenv("PATH", binDir+string(os.PathListSeparator)+env.Getenv("PATH"))
-			for _, kv := range emu.Env() {
-				k, v, _ := strings.Cut(kv, "=")
-				env.Setenv(k, v)
-			}
-			app := appName(env.WorkDir)
-			env.Setenv("WTT_APP", app)
-			env.Setenv("APP", app)
-			env.Setenv("WTT_CALL_LOG", filepath.Join(env.WorkDir, "calls.log"))
-			env.Setenv("WTT_CALL_LOG_ALL", callLogAll)
-			env.Setenv("WTT_MAX_BACKOFF", "200ms")
-			env.Setenv("HOME", env.WorkDir)
-			env.Setenv("NO_COLOR", "1")
-			env.Values[checkerKey{}] = newChecker(emu.AWSConfig(t), app)
+			scriptEnv(t, env, emu)
 			return nil
 		},
 		Cmds: checkCommands(),
 	})
+}
+
+// scriptEnv sets up one script's environment on emu: the binaries on
+// PATH, the emulator's endpoint and credentials, an app name of its own
+// (WTT_APP and $APP), the call logs, a home of its own, and the checker
+// the `aws` command uses.
+func scriptEnv(t *testing.T, env *testscript.Env, emu *emulatortest.Emulator) {
+	env.Setenv("PATH", binDir+string(os.PathListSeparator)+env.Getenv("PATH"))
+	for _, kv := range emu.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		env.Setenv(k, v)
+	}
+	app := appName(env.WorkDir)
+	env.Setenv("WTT_APP", app)
+	env.Setenv("APP", app)
+	env.Setenv("WTT_CALL_LOG", filepath.Join(env.WorkDir, "calls.log"))
+	env.Setenv("WTT_CALL_LOG_ALL", callLogAll)
+	env.Setenv("WTT_MAX_BACKOFF", "200ms")
+	env.Setenv("HOME", env.WorkDir)
+	env.Setenv("NO_COLOR", "1")
+	env.Values[checkerKey{}] = newChecker(emu.AWSConfig(t), app)
 }
 
 // scriptEmulators is how many emulators TestScripts starts: one per script
