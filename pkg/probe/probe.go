@@ -161,8 +161,18 @@ func New(cfg Config, target Target) (*Probe, error) {
 	return p, nil
 }
 
-// Start sends requests at the configured rate until Stop.
+// Start sends requests at the configured rate until Stop. A name is
+// resolved first, before Start returns (and so before the first step
+// runs): a user who was on the app before the change holds the answer from
+// before it, and a probe whose first lookup raced the step's own DNS change
+// would not be such a user. A failed lookup here is not fatal: the loop
+// asks again and counts what fails.
 func (p *Probe) Start() {
+	if p.resolver != nil && p.target.Name != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_, _, _ = p.resolver.Lookup(ctx, p.target.Name)
+		cancel()
+	}
 	p.mu.Lock()
 	p.started = p.now()
 	p.mu.Unlock()
