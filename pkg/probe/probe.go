@@ -253,7 +253,7 @@ func (p *Probe) Stop(recover bool) *Measurement {
 	time.Sleep(p.cfg.Tail)
 	failing, stale := p.lastFailure()
 	switch {
-	case failing && stale && p.resolver != nil:
+	case p.resolver != nil && (failing && stale || p.holdsStaleAnswer()):
 		if left := p.resolver.Expires(p.target.Name).Sub(p.now()); left > 0 {
 			wait := min(left, maxFollow)
 			p.logf("Probe: requests still fail at an address the app no longer publishes, from a cached DNS answer; probing %s more, until it expires.", wait.Round(time.Second))
@@ -343,6 +343,27 @@ func (p *Probe) pick(ctx context.Context) (netip.Addr, error) {
 	p.next++
 	p.mu.Unlock()
 	return addrs[n%uint64(len(addrs))], nil
+}
+
+// holdsStaleAnswer reports whether the cached answer still lists an
+// address the app no longer publishes: requests take its addresses in
+// turn, so the last one may have succeeded while the next will fail.
+func (p *Probe) holdsStaleAnswer() bool {
+	if p.resolver.Expires(p.target.Name).Before(p.now()) {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	addrs, _, err := p.resolver.Lookup(ctx, p.target.Name)
+	cancel()
+	if err != nil {
+		return false
+	}
+	for _, a := range addrs {
+		if p.isStale(a) {
+			return true
+		}
+	}
+	return false
 }
 
 // isStale reports whether addr is no longer where the app is published:
