@@ -51,6 +51,8 @@ from moto.ec2.exceptions import EC2ClientError, MissingParameterError
 from moto.ec2.responses import EC2Response
 from moto.ec2.utils import parse_user_data
 
+import speedups
+
 # ---------------------------------------------------------------------------
 # Registry of additions: (what it emulates, installer function name).
 # Each installer is defined further down, one function per addition, and is
@@ -1245,11 +1247,15 @@ _installed = False
 
 
 def install_additions() -> int:
-    """Apply every addition in ADDITIONS once; returns how many there are."""
+    """Apply every addition in ADDITIONS once, then the speedups (the same
+    answers for less CPU: emulator/speedups.py, off with
+    WTT_EMULATOR_SPEEDUPS=0); returns how many additions there are."""
     global _installed
     if not _installed:
         for _, function_name in ADDITIONS:
             globals()[function_name]()
+        # After the additions: some speedups memoise what they define.
+        speedups.install()
         _installed = True
     return len(ADDITIONS)
 
