@@ -45,7 +45,11 @@ run() {
   WTT_EMULATOR_SPEEDUPS=$1 python3 emulator/wtt_emulator.py --host 127.0.0.1 --port "$port" --quiet --no-dataplane \
     >"$out/emu.log" 2>&1 &
   emu=$!
-  for _ in $(seq 1 300); do curl -fs "http://127.0.0.1:$port/moto-api/" >/dev/null 2>&1 && break; sleep 0.1; done
+  for _ in $(seq 1 300); do
+    curl -fs "http://127.0.0.1:$port/moto-api/" >/dev/null 2>&1 && break
+    kill -0 "$emu" 2>/dev/null || { echo "the emulator exited:" >&2; cat "$out/emu.log" >&2; exit 1; }
+    sleep 0.1
+  done
   export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
   start=$(cpu_of "$emu")
   local i=0

@@ -26,17 +26,47 @@ from typing import Any
 
 # (what it saves, installer function name); install() calls each once.
 SPEEDUPS: tuple[tuple[str, str], ...] = (
+    # memo_boto3_regions runs when this module is imported, before moto is.
     ("moto's package directory listed once, not on every request", "memo_moto_modules"),
     ("host -> service backend resolved once per host", "memo_backend_for_host"),
     ("a response class's method names scanned once per class", "memo_method_names"),
     ("one botocore loader for every service model", "shared_model_loader"),
     ("a service's region list asked of botocore once, not after every reset", "memo_service_regions"),
     ("the account of an access key found without creating IAM backends in partitions never used", "account_lookup_without_creating"),
-    ("the AWS-managed policies' JSON parsed once, not per IAM backend", "memo_managed_policy_data"),
+    ("the AWS-managed policies' JSON read once, not per IAM backend", "memo_managed_policy_data"),
     ("a response member's attribute aliases worked out once per shape", "memo_attribute_aliases"),
+    ("an XML element name checked once, not at every element", "memo_xml_name_checks"),
+    ("an EC2 resource's tags read from its own entry, not by filtering every tag", "ec2_tags_by_resource"),
+    # Last: it loads through the speedups above.
+    ("the service models wtt's requests need loaded at start (a forked emulator inherits them)", "preload_models"),
 )
 
 _installed = False
+
+
+def memo_boto3_regions() -> None:
+    """moto asks boto3.Session().get_available_regions() for EC2's regions
+    three times while it imports (and for other services later), each time
+    from a new Session that loads botocore's endpoint data (1 MB of JSON)
+    and the service's model again. The answer depends only on botocore's
+    data, which does not change while the server runs. Installed when this
+    module is imported, before moto is: the calls happen at moto's import."""
+    import boto3.session
+
+    original = boto3.session.Session.get_available_regions
+    memo: dict[tuple[Any, ...], list[str]] = {}
+    lock = threading.Lock()
+
+    def get_available_regions(
+        self: Any, service_name: str, partition_name: str = "aws", allow_non_regional: bool = False
+    ) -> list[str]:
+        key = (service_name, partition_name, allow_non_regional)
+        with lock:
+            if key not in memo:
+                memo[key] = original(self, service_name, partition_name, allow_non_regional)
+            return list(memo[key])
+
+    boto3.session.Session.get_available_regions = get_available_regions  # type: ignore[method-assign]
 
 
 def enabled() -> bool:
@@ -131,20 +161,28 @@ def shared_model_loader() -> None:
     """moto builds a new botocore Loader for each service model it loads
     (get_service_model and get_pagination_model are cached, the loader is
     not); each new loader lists every botocore data directory before it
-    finds the file. One loader answers the same, and caches the listing."""
+    finds the file. And the first requests to a service often arrive
+    together (wtt sends its reads in parallel), so the cache, which holds
+    nothing until the first of them finishes, lets each parse the model
+    (EC2's is 2 MB of JSON: 0.4 s each). One loader, and one load of a
+    model at a time, answer the same: moto already returns one cached model
+    to every later request."""
     import moto.core.utils as core_utils
 
-    original = core_utils.create_loader
-    lock = threading.Lock()
-    shared: list[Any] = []
+    lock = threading.RLock()
+    loader: list[Any] = []
+    models: dict[tuple[str, str], Any] = {}
 
-    def create_loader() -> Any:
+    def _load_service_model(service_name: str, model_name: str) -> Any:
         with lock:
-            if not shared:
-                shared.append(original())
-            return shared[0]
+            key = (service_name, model_name)
+            if key not in models:
+                if not loader:
+                    loader.append(core_utils.create_loader())
+                models[key] = loader[0].load_service_model(service_name, model_name)
+            return models[key]
 
-    core_utils.create_loader = create_loader  # type: ignore[assignment]
+    core_utils._load_service_model = _load_service_model  # type: ignore[assignment]
 
 
 def memo_service_regions() -> None:
@@ -166,6 +204,39 @@ def memo_service_regions() -> None:
             return list(memo[service_name])
 
     AccountSpecificBackend._generate_regions = _generate_regions  # type: ignore[method-assign]
+
+
+# What the first requests of a wtt run make moto load (found by tracing a
+# ladder): the models of the services wtt calls that moto answers through
+# botocore's models (servicequotas answers without one), the region lists
+# of the backends they create, and the URL table of the one REST service.
+WTT_MODELS = ("sts", "ssm", "ec2", "iam", "s3", "route53", "elbv2", "autoscaling")
+WTT_REGION_LISTS = ("ec2", "ssm", "elb", "elbv2", "autoscaling", "kms", "service-quotas")
+WTT_REST_URLS = (("route53", "us-east-1"),)
+
+
+def preload_models() -> None:
+    """Load now, at start, what the first requests of every wtt run would
+    make moto load: service models, region lists, Route 53's URL table. In
+    one emulator this moves the same CPU earlier; an emulator forked from a
+    process that has installed the speedups (the test harness's pre-imported
+    parent) inherits them and never pays it. moto keeps each of them for the
+    life of the process anyway, reset or not: nothing here is state that a
+    reset would clear."""
+    from moto.core.base_backend import AccountSpecificBackend
+    from moto.core.responses import _get_method_urls
+    from moto.core.utils import get_pagination_model, get_service_model
+
+    for service in WTT_MODELS:
+        get_service_model(service)
+        try:
+            get_pagination_model(service)
+        except Exception:  # a service without a paginators file: moto loads none either
+            pass
+    for service in WTT_REGION_LISTS:
+        AccountSpecificBackend._generate_regions(None, service)  # type: ignore[arg-type]
+    for service, region in WTT_REST_URLS:
+        _get_method_urls(service, region)
 
 
 # ---------------------------------------------------------------------------
@@ -198,26 +269,43 @@ def account_lookup_without_creating() -> None:
 
 def memo_managed_policy_data() -> None:
     """Each IAM backend parses the AWS-managed policies' JSON (about 2 MB)
-    again before building its own policy objects from it. The objects are
-    still built per backend (they carry per-account state: attachments,
-    versions, ids); only the parse of the constant text is shared, and
-    AWSManagedPolicy.from_data only reads it."""
+    and, for each of its ~1,000 policies, dumps the policy document back to
+    JSON text and parses two dates. The policy objects are still built per
+    backend, with moto's constructor (they carry per-account state:
+    attachments, versions, a random id); only the values read from the
+    constant text (immutable strings and datetimes) are worked out once."""
     import json
+    from datetime import datetime
 
     import moto.iam.models as iam_models
 
-    parsed: list[dict[str, Any]] = []
+    fields: list[list[tuple[str, dict[str, Any]]]] = []
     lock = threading.Lock()
+
+    def policy_fields() -> list[tuple[str, dict[str, Any]]]:
+        # As AWSManagedPolicy.from_data reads each policy's data.
+        with lock:
+            if not fields:
+                data = json.loads(iam_models.aws_managed_policies_data)
+                fields.append([
+                    (name, {
+                        "default_version_id": d.get("DefaultVersionId"),
+                        "path": d.get("Path"),
+                        "document": json.dumps(d.get("Document")),
+                        "create_date": datetime.fromisoformat(d["CreateDate"]),
+                        "update_date": datetime.fromisoformat(d["UpdateDate"]),
+                    })
+                    for name, d in data.items()
+                ])
+            return fields[0]
 
     def _init_aws_policies(self: Any) -> list[Any]:
         if not iam_models.load_iam_aws_managed_policies():
             return []
-        with lock:
-            if not parsed:
-                parsed.append(json.loads(iam_models.aws_managed_policies_data))
+        policy = iam_models.AWSManagedPolicy
         return [
-            iam_models.AWSManagedPolicy.from_data(name, self.account_id, self.region_name, data)
-            for name, data in parsed[0].items()
+            policy(name, account_id=self.account_id, region=self.region_name, **kwargs)
+            for name, kwargs in policy_fields()
         ]
 
     iam_models.IAMBackend._init_aws_policies = _init_aws_policies  # type: ignore[method-assign]
@@ -255,60 +343,154 @@ def memo_attribute_aliases() -> None:
     missing = ser.MISSING
     original_get_value = ser.ResponseSerializer.get_value
 
-    def shape_candidates(context: Any, class_name: str) -> tuple[str, ...]:
-        """The candidates the five shape-only providers give, xformed as
-        XFormedAttributePicker does, memoised on the shape."""
+    def shape_candidates(context: Any) -> tuple[str, ...]:
+        """The candidates the five shape-only providers give, each followed
+        by its xform_name as XFormedAttributePicker does, memoised on the
+        shape (with the parent they were worked out for)."""
         shape = context.shape
-        parent = getattr(shape, "parent", None)
-        memo = shape.__dict__.get("_wtt_alias_memo")
-        if memo is None:
-            memo = shape.__dict__["_wtt_alias_memo"] = {}
-        mkey = (context.key, class_name, id(parent))
-        found = memo.get(mkey)
-        if found is None:
-            keys = []
-            for provider_cls in providers[1:]:
-                provider = provider_cls(context)
-                if provider.has_alias(context.key):
-                    alias = provider.get_alias(context.key)
-                    keys.append(alias)
-                    keys.append(xform_name(alias))
-            found = memo[mkey] = (tuple(keys), parent)
-        return found[0]
+        keys: list[str] = []
+        for provider_cls in providers[1:]:
+            provider = provider_cls(context)
+            if provider.has_alias(context.key):
+                alias = provider.get_alias(context.key)
+                keys.append(alias)
+                keys.append(xform_name(alias))
+        memo = shape.__dict__.setdefault("_wtt_alias_memo", {})
+        memo[(context.key, context.obj.__class__.__name__)] = (tuple(keys), getattr(shape, "parent", None))
+        return tuple(keys)
+
+    # Which of a response class's transformers could apply to a member
+    # named key: moto tries each with key_path.endswith(path), and a key path
+    # ends with ".<key>", so only a path ending in the key can. The paths are
+    # re-read when the dict's keys change (moto adds some at run time); the
+    # functions are always looked up afresh.
+    transformer_memo: dict[int, tuple[Any, frozenset[str], dict[str, tuple[str, ...]]]] = {}
+
+    def transform_paths(transformers: dict[str, Any], key: str) -> tuple[str, ...]:
+        entry = transformer_memo.get(id(transformers))
+        if entry is None or entry[0] is not transformers or entry[1] != transformers.keys():
+            entry = transformer_memo[id(transformers)] = (transformers, frozenset(transformers), {})
+        paths = entry[2].get(key)
+        if paths is None:
+            paths = entry[2][key] = tuple(
+                p for p in transformers if p.endswith(key) or key.endswith(p)
+            )
+        return paths
 
     def get_value(self: Any, value: Any, key: str, shape: Any) -> Any:
         picker = self._value_picker
-        if type(picker) is not ser.XFormedAttributePicker or shape is None or picker.alias_providers is not ser.DEFAULT_ALIAS_PROVIDERS:
+        if (
+            type(picker) is not ser.XFormedAttributePicker
+            or shape is None
+            or picker.alias_providers is not ser.DEFAULT_ALIAS_PROVIDERS
+        ):
             return original_get_value(self, value, key, shape)
-        context = ser.AttributePickerContext(
-            obj=value,
-            key=key,
-            shape=shape,
-            operation_model=self.operation_model,
-            service_model=self.operation_model.service_model,
-            key_path="",
-        )
         found = missing
-        explicit = ser.ExplicitAlias(context)
-        if explicit.has_alias(key):
-            alias = explicit.get_alias(key)
-            for candidate in (alias, xform_name(alias)):
+        # ExplicitAlias, as moto asks it: first, and of this very object.
+        if hasattr(value, "Meta") and hasattr(value.Meta, "serialization_aliases") and key in value.Meta.serialization_aliases:
+            alias = value.Meta.serialization_aliases[key]
+            found = lookup(value, alias, missing)
+            if found is missing:
+                found = lookup(value, xform_name(alias), missing)
+        if found is missing:
+            class_name = value.__class__.__name__
+            memo = shape.__dict__.get("_wtt_alias_memo")
+            candidates = None
+            if memo is not None:
+                entry = memo.get((key, class_name))
+                if entry is not None and entry[1] is getattr(shape, "parent", None):
+                    candidates = entry[0]
+            if candidates is None:
+                context = ser.AttributePickerContext(
+                    obj=value,
+                    key=key,
+                    shape=shape,
+                    operation_model=self.operation_model,
+                    service_model=self.operation_model.service_model,
+                    key_path=".".join(self.path),
+                )
+                candidates = shape_candidates(context)
+            for candidate in candidates:
                 found = lookup(value, candidate, missing)
                 if found is not missing:
                     break
-        if found is missing:
-            for candidate in shape_candidates(context, value.__class__.__name__):
-                found = lookup(value, candidate, missing)
-                if found is not missing:
-                    break
-        if found is missing:
-            found = None
-        if picker.response_transformers:
-            key_path = f"{'.'.join(self.path)}.{key}"
-            for transform_path, transform in picker.response_transformers.items():
-                if key_path.endswith(transform_path):
-                    found = transform(found)
-                    break
+            else:
+                found = None
+        transformers = picker.response_transformers
+        if transformers:
+            paths = transform_paths(transformers, key)
+            if paths:
+                key_path = f"{'.'.join(self.path)}.{key}"
+                for path in paths:
+                    if key_path.endswith(path):
+                        found = transformers[path](found)
+                        break
         return found
 
     ser.ResponseSerializer.get_value = get_value  # type: ignore[method-assign]
+
+
+def memo_xml_name_checks() -> None:
+    """xmltodict.unparse (moto's XML writer) checks every element and
+    attribute name it writes for characters that would break out of a tag:
+    seven scans of the string, one a Python loop over its characters, for
+    each of the thousands of elements in a describe's answer. The names are
+    the model's member names, a small fixed set; a name that passed once
+    passes again (the check depends on the name alone), and a name that
+    fails is checked (and fails) every time."""
+    import xmltodict
+
+    original = xmltodict._validate_name
+    passed: set[tuple[str, str]] = set()
+
+    def _validate_name(value: Any, kind: str) -> None:
+        if type(value) is str and (value, kind) in passed:
+            return
+        original(value, kind)
+        if type(value) is str and len(passed) < 100_000:
+            passed.add((value, kind))
+
+    xmltodict._validate_name = _validate_name
+
+
+def ec2_tags_by_resource() -> None:
+    """Every EC2 object in an answer reads its tags with
+    describe_tags(filters={"resource-id": [its id]}), which turns the id
+    into a wildcard pattern and tries it on every tag of every resource in
+    the region: the cost of a describe grows with the square of what
+    exists. An id without wildcard characters matches only itself, so its
+    own entry holds exactly the tags that call returns, in the same order
+    and the same form. Ids with wildcard characters go the long way."""
+    import moto.ec2.models.tags as tags_module
+    from moto.ec2.models.core import TaggedEC2Resource
+
+    original = TaggedEC2Resource.get_tags
+
+    def get_tags(self: Any) -> list[dict[str, str]]:
+        resource_id = self.id
+        if not resource_id:
+            return []
+        backend = self.ec2_backend
+        all_tags = getattr(backend, "tags", None)
+        if (
+            type(resource_id) is not str
+            or any(c in resource_id for c in "*?[\\")
+            or not isinstance(all_tags, dict)
+            or type(backend).describe_tags is not tags_module.TagBackend.describe_tags
+        ):
+            return original(self)
+        own = dict.get(all_tags, resource_id)
+        if not own:
+            return []
+        resource_type = tags_module.EC2_PREFIX_TO_RESOURCE.get(tags_module.get_prefix(resource_id), "")
+        return [
+            {"resource_id": resource_id, "key": key, "value": value, "resource_type": resource_type}
+            for key, value in list(own.items())
+        ]
+
+    TaggedEC2Resource.get_tags = get_tags  # type: ignore[method-assign]
+
+
+# At import, before moto is imported (wtt_emulator imports this module first).
+if enabled():
+    memo_boto3_regions()

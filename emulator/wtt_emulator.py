@@ -33,6 +33,9 @@ from typing import Any
 # moto loads them only when asked.
 os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
 
+# Before moto: some of its CPU goes at import (docs/emulator.md, "Speedups").
+import speedups  # noqa: E402
+
 import moto
 import moto.ec2.models as ec2_models
 import moto.ec2.models.tags as ec2_tag_models
@@ -50,8 +53,6 @@ from moto.core.utils import utcnow
 from moto.ec2.exceptions import EC2ClientError, MissingParameterError
 from moto.ec2.responses import EC2Response
 from moto.ec2.utils import parse_user_data
-
-import speedups
 
 # ---------------------------------------------------------------------------
 # Registry of additions: (what it emulates, installer function name).
