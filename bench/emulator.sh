@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # The emulator's CPU per AWS request, with and without its speedups
 # (emulator/speedups.py), side by side in one run. Each of ROUNDS (default 2)
-# rounds starts a fresh emulator without its data plane, once with
-# WTT_EMULATOR_SPEEDUPS=0 and once with the speedups on, walks the whole
-# ladder on it (the same commands as bench/ladder.sh) and reads the
-# emulator's CPU (utime + stime from /proc) around the walk. Prints the CPU
-# of start-up and of the walk, CPU ms per request and the ratio. Run through
+# rounds starts a fresh emulator without its data plane three times: with
+# WTT_EMULATOR_SPEEDUPS=0 (moto as it is), with the speedups, and with the
+# speedups and WTT_EMULATOR_PRELOAD=1 (what an emulator forked from the
+# test harness's fork server inherits is loaded at start-up); on each it
+# walks the whole ladder (the commands of bench/ladder.sh, then status and
+# down) and reads the emulator's CPU (utime + stime from /proc) around the
+# walk. Prints the CPU of start-up and of the walk, CPU ms per request and
+# the ratios. Run through
 # `make bench-emulator` (which builds bin/ first); figures: docs/performance.md,
 # "Emulator CPU per request".
 set -euo pipefail
@@ -37,13 +40,14 @@ ladder=(
 # CPU seconds (user+system) a process has used, from /proc.
 cpu_of() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14+$15)/hz }' "/proc/$1/stat"; }
 
-# run SPEEDUPS: one fresh emulator, one walk; prints "startup-cpu walk-cpu requests".
+# run MODE: one fresh emulator, one walk; prints "startup-cpu walk-cpu requests".
 run() {
-  local port log=$out/calls-$1 start walk
+  local port log=$out/calls-$1 start walk speedups=1 preload=0
+  case $1 in off) speedups=0 ;; preloaded) preload=1 ;; esac
   rm -rf "$log"; mkdir -p "$log"
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  WTT_EMULATOR_SPEEDUPS=$1 python3 emulator/wtt_emulator.py --host 127.0.0.1 --port "$port" --quiet --no-dataplane \
-    >"$out/emu.log" 2>&1 &
+  WTT_EMULATOR_SPEEDUPS=$speedups WTT_EMULATOR_PRELOAD=$preload \
+    python3 emulator/wtt_emulator.py --host 127.0.0.1 --port "$port" --quiet --no-dataplane >"$out/emu.log" 2>&1 &
   emu=$!
   for _ in $(seq 1 300); do
     curl -fs "http://127.0.0.1:$port/moto-api/" >/dev/null 2>&1 && break
@@ -63,22 +67,29 @@ run() {
   echo "$start $walk $(cat "$log"/*.calls | wc -l)"
 }
 
+modes=(off on preloaded)
+declare -A walk_total start_total reqs_total
+for m in "${modes[@]}"; do walk_total[$m]=0; start_total[$m]=0; reqs_total[$m]=0; done
 printf 'machine: %s CPUs; load average %s\n' "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)"
 printf 'workload: the ladder up to reserved, then status and down, on a fresh emulator (--no-dataplane)\n'
-printf '%-8s %-9s %12s %12s %9s %12s\n' round speedups "start-up CPU" "walk CPU" requests "CPU/request"
-off_total=0; on_total=0; off_reqs=0; on_reqs=0
+printf 'modes: off = WTT_EMULATOR_SPEEDUPS=0 (moto as it is); on = the speedups (the default);\n'
+printf '       preloaded = on, with WTT_EMULATOR_PRELOAD=1 (start-up loads what a forked emulator inherits)\n'
+printf '%-6s %-10s %13s %10s %9s %12s\n' round mode "start-up CPU" "walk CPU" requests "CPU/request"
 for r in $(seq 1 "$rounds"); do
-  for s in 0 1; do
-    read -r start walk reqs < <(run "$s")
-    printf '%-8s %-9s %11.2fs %11.2fs %9d %9.1f ms\n' "$r" "$([ "$s" = 1 ] && echo on || echo off)" \
-      "$start" "$walk" "$reqs" "$(echo "1000 * $walk / $reqs" | bc -l)"
-    if [ "$s" = 1 ]; then on_total=$(echo "$on_total + $walk" | bc); on_reqs=$((on_reqs + reqs))
-    else off_total=$(echo "$off_total + $walk" | bc); off_reqs=$((off_reqs + reqs)); fi
+  for m in "${modes[@]}"; do
+    read -r start walk reqs < <(run "$m")
+    printf '%-6s %-10s %12.2fs %9.2fs %9d %9.1f ms\n' "$r" "$m" "$start" "$walk" "$reqs" "$(echo "1000 * $walk / $reqs" | bc -l)"
+    walk_total[$m]=$(echo "${walk_total[$m]} + $walk" | bc)
+    start_total[$m]=$(echo "${start_total[$m]} + $start" | bc)
+    reqs_total[$m]=$((${reqs_total[$m]} + reqs))
   done
 done
-off_ms=$(echo "1000 * $off_total / $off_reqs" | bc -l)
-on_ms=$(echo "1000 * $on_total / $on_reqs" | bc -l)
+ms() { echo "1000 * ${walk_total[$1]} / ${reqs_total[$1]}" | bc -l; }
 echo
-printf 'emulator CPU per request, %d rounds: %.1f ms without speedups, %.1f ms with them: %.2fx less\n' \
-  "$rounds" "$off_ms" "$on_ms" "$(echo "$off_ms / $on_ms" | bc -l)"
+printf 'emulator CPU per request over %d rounds (walk CPU / requests):\n' "$rounds"
+for m in "${modes[@]}"; do
+  printf '  %-10s %6.1f ms  %5.2fx less than off   (start-up %.2f s, start-up + walk %.2f s per emulator)\n' "$m" "$(ms "$m")" \
+    "$(echo "$(ms off) / $(ms "$m")" | bc -l)" "$(echo "${start_total[$m]} / $rounds" | bc -l)" \
+    "$(echo "(${start_total[$m]} + ${walk_total[$m]}) / $rounds" | bc -l)"
+done
 printf 'load average after: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"

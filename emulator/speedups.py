@@ -20,7 +20,6 @@ bench/emulator.sh measures the difference side by side.
 from __future__ import annotations
 
 import os
-import sys
 import threading
 from typing import Any
 
@@ -36,9 +35,10 @@ SPEEDUPS: tuple[tuple[str, str], ...] = (
     ("the AWS-managed policies' JSON read once, not per IAM backend", "memo_managed_policy_data"),
     ("a response member's attribute aliases worked out once per shape", "memo_attribute_aliases"),
     ("an XML element name checked once, not at every element", "memo_xml_name_checks"),
+    ("an error's service found from one list of botocore's services, its error table built once", "memo_error_lookup"),
     ("an EC2 resource's tags read from its own entry, not by filtering every tag", "ec2_tags_by_resource"),
     # Last: it loads through the speedups above.
-    ("the service models wtt's requests need loaded at start (a forked emulator inherits them)", "preload_models"),
+    ("what a wtt run's first requests load, loaded before a fork server forks (children inherit it)", "preload_before_fork"),
 )
 
 _installed = False
@@ -79,7 +79,6 @@ def install() -> int:
     """Apply every speedup once, unless turned off; returns how many are on."""
     global _installed
     if not enabled():
-        print("wtt emulator: speedups off (WTT_EMULATOR_SPEEDUPS=0)", file=sys.stderr, flush=True)
         return 0
     if not _installed:
         for _, function_name in SPEEDUPS:
@@ -215,14 +214,21 @@ WTT_REGION_LISTS = ("ec2", "ssm", "elb", "elbv2", "autoscaling", "kms", "service
 WTT_REST_URLS = (("route53", "us-east-1"),)
 
 
-def preload_models() -> None:
-    """Load now, at start, what the first requests of every wtt run would
-    make moto load: service models, region lists, Route 53's URL table. In
-    one emulator this moves the same CPU earlier; an emulator forked from a
-    process that has installed the speedups (the test harness's pre-imported
-    parent) inherits them and never pays it. moto keeps each of them for the
-    life of the process anyway, reset or not: nothing here is state that a
-    reset would clear."""
+_preloaded = False
+
+
+def preload() -> None:
+    """Load now what the first requests of every wtt run make moto load:
+    service models, region lists, Route 53's URL table (about 1 s of CPU).
+    moto keeps each of them for the life of the process anyway, reset or
+    not: nothing here is state that a reset clears. In one emulator this
+    only moves the same CPU earlier (and costs it even if no request comes),
+    so it runs only where it is shared: in a process about to fork
+    emulators (preload_before_fork), or when WTT_EMULATOR_PRELOAD=1."""
+    global _preloaded
+    if _preloaded:
+        return
+    _preloaded = True
     from moto.core.base_backend import AccountSpecificBackend
     from moto.core.responses import _get_method_urls
     from moto.core.utils import get_pagination_model, get_service_model
@@ -237,6 +243,26 @@ def preload_models() -> None:
         AccountSpecificBackend._generate_regions(None, service)  # type: ignore[arg-type]
     for service, region in WTT_REST_URLS:
         _get_method_urls(service, region)
+
+
+def preload_before_fork() -> None:
+    """A process that forks emulators (the test harness's fork server,
+    which imports moto once and forks an emulator per test) preloads just
+    before its first fork, so every child inherits the loaded models. The
+    fork server forks only while it has a single thread; an emulator
+    serving requests has several, and its own forks (the data plane
+    starting a time server) do not trigger it. WTT_EMULATOR_PRELOAD=1
+    preloads at install instead (bench/emulator.sh uses it to show what a
+    forked emulator saves)."""
+    if os.environ.get("WTT_EMULATOR_PRELOAD", "").strip() == "1":
+        preload()
+        return
+
+    def before_fork() -> None:
+        if threading.active_count() == 1:
+            preload()
+
+    os.register_at_fork(before=before_fork)
 
 
 # ---------------------------------------------------------------------------
@@ -451,6 +477,42 @@ def memo_xml_name_checks() -> None:
             passed.add((value, kind))
 
     xmltodict._validate_name = _validate_name
+
+
+def memo_error_lookup() -> None:
+    """Serializing an error (NotFound and the like, which wtt's observation
+    meets often) asks two things moto recomputes: which botocore service a
+    moto package is (cached per package, but each first answer builds a new
+    botocore Session and lists every service's data directory: 0.1 s), and
+    the table from error code to error shape, which ErrorLookupFactory
+    caches in a factory made anew for every error. Both depend only on
+    botocore's data and the service's model, which moto never reloads."""
+    import moto.core.errors as errors
+    import moto.core.utils as core_utils
+
+    lock = threading.Lock()
+    services: list[dict[str, str]] = []
+
+    def service_name_from_moto_package_name(moto_package_name: str) -> str:
+        with lock:
+            if not services:
+                from botocore.session import Session
+
+                services.append({name.replace("-", ""): name for name in Session().get_available_services()})
+            return services[0].get(moto_package_name, moto_package_name)
+
+    core_utils.service_name_from_moto_package_name = service_name_from_moto_package_name  # type: ignore[assignment]
+
+    original_for_service = errors.ErrorLookupFactory.for_service
+    tables: dict[int, tuple[Any, Any]] = {}
+
+    def for_service(self: Any, service_model: Any) -> Any:
+        entry = tables.get(id(service_model))
+        if entry is None or entry[0] is not service_model:
+            entry = tables[id(service_model)] = (service_model, original_for_service(self, service_model))
+        return entry[1]
+
+    errors.ErrorLookupFactory.for_service = for_service  # type: ignore[method-assign]
 
 
 def ec2_tags_by_resource() -> None:
