@@ -35,6 +35,7 @@ SPEEDUPS: tuple[tuple[str, str], ...] = (
     ("the AWS-managed policies' JSON read once, not per IAM backend", "memo_managed_policy_data"),
     ("a response member's attribute aliases worked out once per shape", "memo_attribute_aliases"),
     ("an XML element name checked once, not at every element", "memo_xml_name_checks"),
+    ("XML answers written by one function into a list, not through a SAX writer's method calls", "direct_xml_writer"),
     ("an error's service found from one list of botocore's services, its error table built once", "memo_error_lookup"),
     ("an EC2 resource's tags read from its own entry, not by filtering every tag", "ec2_tags_by_resource"),
     # Last: it loads through the speedups above.
@@ -275,14 +276,32 @@ def account_lookup_without_creating() -> None:
     account the access key belongs to. It looks in every account's IAM
     backend of every partition and, by indexing them, creates the ones that
     do not exist yet: six IAM backends, each loading ~1,000 managed
-    policies (0.25 s of CPU each), on the first request after start and
+    policies (0.15 s of CPU each), on the first request after start and
     after every reset. A backend that does not exist holds no access keys,
     so looking only in the ones that do gives the same account; the others
-    are still created by the first request that uses them."""
+    are still created by the first request that uses them.
+
+    One thing those backends did leave behind: the random draws of their
+    policies' ids. After POST /moto-api/seed (which makes moto's ids repeat
+    from run to run: the tutorial's test uses it) the lookup is moto's own
+    again, so a seeded emulator hands out the very ids moto would."""
     import moto.iam.models as iam_models
+    from moto.moto_api._internal import mock_random
     from moto.utilities.utils import PARTITION_NAMES
 
+    original = iam_models.get_account_id_from
+    original_seed = mock_random.seed
+    seeded: list[bool] = []
+
+    def seed(*args: Any, **kwargs: Any) -> Any:
+        seeded.append(True)
+        return original_seed(*args, **kwargs)
+
+    mock_random.seed = seed  # type: ignore[method-assign]
+
     def get_account_id_from(access_key: str) -> str:
+        if seeded:
+            return original(access_key)
         for account_id, account in list(iam_models.iam_backends.items()):
             for partition in PARTITION_NAMES:
                 backend = dict.get(account, partition)
@@ -477,6 +496,145 @@ def memo_xml_name_checks() -> None:
             passed.add((value, kind))
 
     xmltodict._validate_name = _validate_name
+
+
+class _NotPlain(Exception):
+    """Input the direct XML writer leaves to xmltodict (comments, namespace
+    maps, non-string names, more than one root...)."""
+
+
+def direct_xml_writer() -> None:
+    """moto writes every XML answer with xmltodict.unparse, which walks the
+    dict and calls a SAX XMLGenerator once per element start, end and text
+    (each a few Python calls of their own). For the arguments moto passes
+    (no output stream, no pretty-printing, no namespaces, no preprocessor)
+    this writes the same text straight into a list: the same walk as
+    xmltodict's _emit, in the same order, with XMLGenerator's own escape()
+    and quoteattr() and its rule for empty elements (<a/> when
+    short_empty_elements, else <a></a>). Anything else in the input
+    (comments, namespace maps, a name xmltodict would refuse) goes to
+    xmltodict itself, which then answers (or raises) as it always did.
+    test_speedups.py compares the two on awkward input."""
+    from xml.sax.saxutils import escape, quoteattr
+
+    import xmltodict
+
+    original = xmltodict.unparse
+    to_string = xmltodict._convert_value_to_string
+    not_iterated = (str, bytes, bytearray, memoryview, dict)
+
+    def write(input_dict: Any, full_document: bool, short: bool) -> str:
+        parts: list[str] = []
+        out = parts.append
+        pending = [False]  # an element start written without its ">" yet
+
+        def emit(key: Any, value: Any, depth: int) -> None:
+            if type(key) is not str or key == "#comment":
+                raise _NotPlain
+            try:
+                xmltodict._validate_name(key, "element")
+            except ValueError:
+                raise _NotPlain from None
+            if not hasattr(value, "__iter__") or isinstance(value, not_iterated):
+                value = [value]
+            for index, v in enumerate(value):
+                if full_document and depth == 0 and index > 0:
+                    raise _NotPlain
+                if v is None:
+                    v = {}
+                elif not isinstance(v, (dict, str)):
+                    v = to_string(v)
+                if isinstance(v, str):
+                    v = {"#text": v}
+                cdata = None
+                attrs: dict[str, str] = {}
+                children = []
+                for ik, iv in v.items():
+                    if ik == "#text":
+                        cdata = None if iv is None else to_string(iv)
+                        continue
+                    if isinstance(ik, str) and ik.startswith("@"):
+                        if ik == "@xmlns" and isinstance(iv, dict):
+                            raise _NotPlain
+                        if iv is None:
+                            iv = ""
+                        elif not isinstance(iv, str):
+                            iv = to_string(iv)
+                        name = ik[1:]
+                        try:
+                            xmltodict._validate_name(name, "attribute")
+                        except ValueError:
+                            raise _NotPlain from None
+                        attrs[name] = iv
+                        continue
+                    if isinstance(iv, list) and not iv:
+                        continue
+                    children.append((ik, iv))
+                # XMLGenerator.startElement
+                if pending[0]:
+                    out(">")
+                    pending[0] = False
+                out("<" + key)
+                for name, attr in attrs.items():
+                    out(" %s=%s" % (name, quoteattr(attr)))
+                if short:
+                    pending[0] = True
+                else:
+                    out(">")
+                for child_key, child_value in children:
+                    emit(child_key, child_value, depth + 1)
+                # XMLGenerator.characters
+                if cdata:
+                    if pending[0]:
+                        out(">")
+                        pending[0] = False
+                    out(escape(cdata))
+                # XMLGenerator.endElement
+                if pending[0]:
+                    out("/>")
+                    pending[0] = False
+                else:
+                    out("</%s>" % key)
+
+        if full_document:
+            out('<?xml version="1.0" encoding="utf-8"?>\n')
+        seen_root = False
+        for key, value in input_dict.items():
+            if key == "#comment" or (full_document and seen_root):
+                raise _NotPlain
+            emit(key, value, 0)
+            seen_root = True
+        if full_document and not seen_root:
+            raise _NotPlain
+        return "".join(parts)
+
+    def unparse(
+        input_dict: Any,
+        output: Any = None,
+        encoding: str = "utf-8",
+        full_document: bool = True,
+        short_empty_elements: bool = False,
+        comment_key: str = "#comment",
+        **kwargs: Any,
+    ) -> Any:
+        plain = (
+            output is None
+            and encoding == "utf-8"
+            and comment_key == "#comment"
+            and not kwargs.get("pretty")
+            and not (kwargs.keys() - {"pretty"})
+            and isinstance(input_dict, dict)
+        )
+        if plain:
+            try:
+                return write(input_dict, full_document, short_empty_elements)
+            except _NotPlain:
+                pass
+        return original(
+            input_dict, output, encoding, full_document, short_empty_elements, comment_key, **kwargs
+        )
+
+    xmltodict.unparse = unparse
 
 
 def memo_error_lookup() -> None:

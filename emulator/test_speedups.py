@@ -228,6 +228,43 @@ def answers(emulator: Emulator) -> list[tuple[str, int, str]]:
 class SpeedupsChangeNoAnswer(unittest.TestCase):
     maxDiff = None
 
+    def test_direct_xml_writer_writes_what_xmltodict_writes(self) -> None:
+        import xmltodict
+
+        import speedups
+
+        original = xmltodict.unparse
+        speedups.direct_xml_writer()
+        try:
+            direct = xmltodict.unparse
+            self.assertIsNot(direct, original)
+            awkward = [
+                {"R": {"@xmlns": "http://ec2.amazonaws.com/doc/2016-11-15/", "a": "x < y & z > w", "b": None, "c": ""}},
+                {"R": {"@q": 'say "hi"', "@r": "it's", "@s": "both \"'", "@t": "tab\tnew\nline\r", "#text": "t"}},
+                {"R": {"l": [], "m": [None, "", 0, False, True, 1.5, b"bytes", {"n": "1"}], "e": {}}},
+                {"R": {"nested": {"deeper": [{"x": "1"}, {"x": "2", "@id": 3}], "#text": "tail"}}},
+                {"R": {"gen": (str(i) for i in range(3)), "num": 7, "none": [None]}},
+                {"R": {"bad name": "v"}},  # xmltodict refuses it: so must the writer
+                {"R": {"#comment": "c", "a": "1"}},  # comments go to xmltodict
+                {"A": "1", "B": "2"},  # two roots
+                {},
+            ]
+            for doc in awkward:
+                for full in (True, False):
+                    for short in (True, False):
+                        def run(unparse: Any, doc: Any = doc, full: bool = full, short: bool = short) -> Any:
+                            copy = {k: (list(v) if hasattr(v, "__next__") else v) for k, v in doc.items()}
+                            if "R" in copy and isinstance(copy["R"], dict) and "gen" in copy["R"]:
+                                copy["R"] = dict(copy["R"], gen=(str(i) for i in range(3)))
+                            try:
+                                return unparse(copy, full_document=full, short_empty_elements=short)
+                            except ValueError as e:
+                                return ("ValueError", str(e))
+
+                        self.assertEqual(run(original), run(direct), (doc, full, short))
+        finally:
+            xmltodict.unparse = original
+
     def test_same_answers_with_and_without_speedups(self) -> None:
         runs: dict[str, list[tuple[str, int, str]]] = {}
         for setting in ("0", "1"):
