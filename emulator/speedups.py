@@ -38,6 +38,7 @@ SPEEDUPS: tuple[tuple[str, str], ...] = (
     ("XML answers written by one function into a list, not through a SAX writer's method calls", "direct_xml_writer"),
     ("an error's service found from one list of botocore's services, its error table built once", "memo_error_lookup"),
     ("an EC2 resource's tags read from its own entry, not by filtering every tag", "ec2_tags_by_resource"),
+    ("instance type offerings of the asked types found by index, not by filtering thousands", "index_instance_type_offerings"),
     # Last: it loads through the speedups above.
     ("what a wtt run's first requests load, loaded before a fork server forks (children inherit it)", "preload_before_fork"),
 )
@@ -373,7 +374,7 @@ def memo_attribute_aliases() -> None:
     from botocore import xform_name
 
     import moto.core.serialize as ser
-    from moto.core.utils import get_value as lookup
+    from moto.core.utils import get_value as lookup_dotted
 
     providers = (
         ser.ExplicitAlias,
@@ -406,21 +407,17 @@ def memo_attribute_aliases() -> None:
 
     # Which of a response class's transformers could apply to a member
     # named key: moto tries each with key_path.endswith(path), and a key path
-    # ends with ".<key>", so only a path ending in the key can. The paths are
-    # re-read when the dict's keys change (moto adds some at run time); the
+    # ends with ".<key>", so only a path that ends with the key, or that the
+    # key ends with, can. Worked out per set of paths (moto adds to a
+    # class's dict at run time: the set is checked once per answer); the
     # functions are always looked up afresh.
     transformer_memo: dict[int, tuple[Any, frozenset[str], dict[str, tuple[str, ...]]]] = {}
 
-    def transform_paths(transformers: dict[str, Any], key: str) -> tuple[str, ...]:
+    def transform_memo(transformers: dict[str, Any]) -> dict[str, tuple[str, ...]]:
         entry = transformer_memo.get(id(transformers))
         if entry is None or entry[0] is not transformers or entry[1] != transformers.keys():
             entry = transformer_memo[id(transformers)] = (transformers, frozenset(transformers), {})
-        paths = entry[2].get(key)
-        if paths is None:
-            paths = entry[2][key] = tuple(
-                p for p in transformers if p.endswith(key) or key.endswith(p)
-            )
-        return paths
+        return entry[2]
 
     def get_value(self: Any, value: Any, key: str, shape: Any) -> Any:
         picker = self._value_picker
@@ -430,13 +427,25 @@ def memo_attribute_aliases() -> None:
             or picker.alias_providers is not ser.DEFAULT_ALIAS_PROVIDERS
         ):
             return original_get_value(self, value, key, shape)
+        # moto.core.utils.get_value(obj, name, MISSING) for a name without
+        # dots (no candidate has one), as moto looks each candidate up.
+        indexable = hasattr(value, "__getitem__")
+
+        def lookup(name: str) -> Any:
+            if not indexable:
+                return getattr(value, name, missing)
+            try:
+                return value[name]
+            except (KeyError, IndexError, TypeError, AttributeError):
+                return missing
+
         found = missing
         # ExplicitAlias, as moto asks it: first, and of this very object.
         if hasattr(value, "Meta") and hasattr(value.Meta, "serialization_aliases") and key in value.Meta.serialization_aliases:
             alias = value.Meta.serialization_aliases[key]
-            found = lookup(value, alias, missing)
+            found = lookup_dotted(value, alias, missing)
             if found is missing:
-                found = lookup(value, xform_name(alias), missing)
+                found = lookup_dotted(value, xform_name(alias), missing)
         if found is missing:
             class_name = value.__class__.__name__
             memo = shape.__dict__.get("_wtt_alias_memo")
@@ -456,14 +465,19 @@ def memo_attribute_aliases() -> None:
                 )
                 candidates = shape_candidates(context)
             for candidate in candidates:
-                found = lookup(value, candidate, missing)
+                found = lookup(candidate) if "." not in candidate else lookup_dotted(value, candidate, missing)
                 if found is not missing:
                     break
             else:
                 found = None
         transformers = picker.response_transformers
         if transformers:
-            paths = transform_paths(transformers, key)
+            paths_by_key = self.__dict__.get("_wtt_transform_memo")
+            if paths_by_key is None:
+                paths_by_key = self.__dict__["_wtt_transform_memo"] = transform_memo(transformers)
+            paths = paths_by_key.get(key)
+            if paths is None:
+                paths = paths_by_key[key] = tuple(p for p in transformers if p.endswith(key) or key.endswith(p))
             if paths:
                 key_path = f"{'.'.join(self.path)}.{key}"
                 for path in paths:
@@ -709,6 +723,42 @@ def ec2_tags_by_resource() -> None:
         ]
 
     TaggedEC2Resource.get_tags = get_tags  # type: ignore[method-assign]
+
+
+def index_instance_type_offerings() -> None:
+    """DescribeInstanceTypeOfferings runs moto's filter over every offering
+    of the region (thousands: every type in every zone) although wtt always
+    asks for one or two instance types. The offerings are moto's constant
+    data, loaded at import; an index from instance type to positions gives
+    the offerings that can pass the instance-type filter, in their original
+    order, and moto's own filter then decides on each of them as before."""
+    import moto.ec2.models.instance_types as it
+
+    original = it.InstanceTypeOfferingBackend.describe_instance_type_offerings
+    indexes: dict[tuple[str, str], dict[Any, list[int]]] = {}
+    lock = threading.Lock()
+
+    def describe_instance_type_offerings(
+        self: Any, location_type: str | None = None, filters: dict[str, Any] | None = None
+    ) -> list[Any]:
+        types = (filters or {}).get("instance-type")
+        if not isinstance(types, list) or not isinstance(it.INSTANCE_TYPE_OFFERINGS, dict):
+            return original(self, location_type, filters)
+        location = location_type or "region"
+        offerings = it.INSTANCE_TYPE_OFFERINGS[location].get(self.region_name, [])
+        with lock:
+            index = indexes.get((location, self.region_name))
+            if index is None:
+                index = indexes[(location, self.region_name)] = {}
+                for position, offering in enumerate(offerings):
+                    index.setdefault(offering.get("InstanceType"), []).append(position)
+        positions = sorted({p for t in types for p in index.get(t, [])})
+        return [
+            offerings[p] for p in positions
+            if self.matches_filters(offerings[p], filters or {}, location)
+        ]
+
+    it.InstanceTypeOfferingBackend.describe_instance_type_offerings = describe_instance_type_offerings  # type: ignore[method-assign]
 
 
 # At import, before moto is imported (wtt_emulator imports this module first).
