@@ -48,15 +48,19 @@ _installed = False
 
 def memo_boto3_regions() -> None:
     """moto asks boto3.Session().get_available_regions() for EC2's regions
-    three times while it imports (and for other services later), each time
-    from a new Session that loads botocore's endpoint data (1 MB of JSON)
-    and the service's model again. The answer depends only on botocore's
-    data, which does not change while the server runs. Installed when this
-    module is imported, before moto is: the calls happen at moto's import."""
+    three times while it imports, and for each service in each partition
+    when an account's backends are made, each time from a Session that must
+    load botocore's endpoint data (1 MB of JSON) and the service's model
+    (EC2's: 2 MB) before it can answer. The answer depends only on
+    botocore's data, which does not change while the server runs: each is
+    worked out once, all in the first Session that asked (which then holds
+    the data loaded). Installed when this module is imported, before moto
+    is: the first calls happen at moto's import."""
     import boto3.session
 
     original = boto3.session.Session.get_available_regions
     memo: dict[tuple[Any, ...], list[str]] = {}
+    sessions: list[Any] = []
     lock = threading.Lock()
 
     def get_available_regions(
@@ -65,7 +69,9 @@ def memo_boto3_regions() -> None:
         key = (service_name, partition_name, allow_non_regional)
         with lock:
             if key not in memo:
-                memo[key] = original(self, service_name, partition_name, allow_non_regional)
+                if not sessions:
+                    sessions.append(self)
+                memo[key] = original(sessions[0], service_name, partition_name, allow_non_regional)
             return list(memo[key])
 
     boto3.session.Session.get_available_regions = get_available_regions  # type: ignore[method-assign]
