@@ -54,8 +54,10 @@ def memo_boto3_regions() -> None:
     (EC2's: 2 MB) before it can answer. The answer depends only on
     botocore's data, which does not change while the server runs: each is
     worked out once, all in the first Session that asked (which then holds
-    the data loaded). Installed when this module is imported, before moto
+    the data loaded, and serves as boto3's default Session, which moto's
+    boto3.client() calls would otherwise make and load anew). Installed when this module is imported, before moto
     is: the first calls happen at moto's import."""
+    import boto3
     import boto3.session
 
     original = boto3.session.Session.get_available_regions
@@ -71,6 +73,11 @@ def memo_boto3_regions() -> None:
             if key not in memo:
                 if not sessions:
                     sessions.append(self)
+                    # boto3.client() (moto's URL tables of REST services)
+                    # would make a default Session of its own, as plain as
+                    # this one, and load the endpoint data into it again.
+                    if boto3.DEFAULT_SESSION is None:
+                        boto3.DEFAULT_SESSION = self
                 memo[key] = original(sessions[0], service_name, partition_name, allow_non_regional)
             return list(memo[key])
 
