@@ -55,8 +55,9 @@ def memo_boto3_regions() -> None:
     botocore's data, which does not change while the server runs: each is
     worked out once, all in the first Session that asked (which then holds
     the data loaded, and serves as boto3's default Session, which moto's
-    boto3.client() calls would otherwise make and load anew). Installed when this module is imported, before moto
-    is: the first calls happen at moto's import."""
+    boto3.client() calls would otherwise make and load anew). Installed
+    when this module is imported, before moto is: the first calls happen
+    at moto's import."""
     import boto3
     import boto3.session
 
@@ -138,7 +139,7 @@ def memo_backend_for_host() -> None:
         backend = memo.get(host)
         if backend is None:
             backend = original(self, host)
-            if backend is not None:
+            if backend is not None and len(memo) < 10_000:  # hosts name buckets too: bounded
                 memo[host] = backend
         return backend
 
