@@ -299,7 +299,9 @@ def account_lookup_without_creating() -> None:
     One thing those backends did leave behind: the random draws of their
     policies' ids. After POST /moto-api/seed (which makes moto's ids repeat
     from run to run: the tutorial's test uses it) the lookup is moto's own
-    again, so a seeded emulator hands out the very ids moto would."""
+    again, so a seeded emulator hands out the very ids moto would. A reseed
+    from fresh entropy (seed() without a value) repeats nothing and leaves
+    the speedup on."""
     import moto.iam.models as iam_models
     from moto.moto_api._internal import mock_random
     from moto.utilities.utils import PARTITION_NAMES
@@ -308,9 +310,12 @@ def account_lookup_without_creating() -> None:
     original_seed = mock_random.seed
     seeded: list[bool] = []
 
-    def seed(*args: Any, **kwargs: Any) -> Any:
-        seeded.append(True)
-        return original_seed(*args, **kwargs)
+    def seed(a: Any = None, *args: Any, **kwargs: Any) -> Any:
+        # seed() or seed(None) draws fresh entropy (the fork server gives
+        # each child its own ids so): nothing to repeat, nothing to match.
+        if a is not None:
+            seeded.append(True)
+        return original_seed(a, *args, **kwargs)
 
     mock_random.seed = seed  # type: ignore[method-assign]
 
