@@ -14,7 +14,6 @@ var Calls = []string{
 	"ec2:DescribeSecurityGroups",
 	"ec2:DescribeInstances",
 	"ec2:DescribeAddresses",
-	"ec2:DescribeLaunchTemplates",
 	"ec2:DescribeLaunchTemplateVersions",
 	// discoverELB
 	"elasticloadbalancing:DescribeLoadBalancers",
