@@ -93,7 +93,13 @@ func (f *Factory) apply(cmd *cobra.Command, req applyRequest) error {
 	ctx, cancel := context.WithTimeout(cmd.Context(), f.G.Timeout)
 	defer cancel()
 
-	c, err := f.Clients(ctx)
+	// A dry run's first request is the preflight's; a run's is the lease
+	// read, which stands in for it (clientsForLeaseRead).
+	clients := f.Clients
+	if req.DryRun == DryRunNone {
+		clients = f.clientsForLeaseRead
+	}
+	c, err := clients(ctx)
 	if err != nil {
 		return err
 	}
@@ -111,7 +117,12 @@ func (f *Factory) apply(cmd *cobra.Command, req applyRequest) error {
 	} else {
 		e.Observer.Defer(observe.KindDelivery)
 	}
-	heldBefore := req.DryRun == DryRunNone && leaseHeldBefore(ctx, e)
+	heldBefore := false
+	if req.DryRun == DryRunNone {
+		if heldBefore, err = f.readLeaseFirst(ctx, e); err != nil {
+			return err
+		}
+	}
 	if err := e.Refresh(ctx); err != nil {
 		return err
 	}

@@ -301,8 +301,8 @@ func joinAddresses(s *State) {
 //   - A gateway endpoint puts a route to itself (vpce-...) in every route
 //     table it is associated with, and AWS takes the routes away with the
 //     endpoint. wtt associates its S3 endpoint with every one of its route
-//     tables, so a vpce route in all of them is that endpoint; otherwise
-//     the endpoints are described. (The one case this would misread: the
+//     tables, so the one vpce route in all of them is that endpoint;
+//     otherwise (none, or more than one) the endpoints are described. (The one case this would misread: the
 //     S3 endpoint gone and another operator's gateway endpoint, say
 //     DynamoDB's, added to every one of wtt's own route tables.)
 func discoverNetwork(ctx context.Context, c *awsclient.Clients, s *State, infer bool) error {
@@ -312,26 +312,15 @@ func discoverNetwork(ctx context.Context, c *awsclient.Clients, s *State, infer 
 		return fmt.Errorf("describing route tables: %w", err)
 	}
 	publicSubnets := map[string]bool{}
-	routedIGW := ""
-	endpointRoutes := map[string]int{} // vpce ID -> how many of the app's tables route to it
 	for _, rt := range rts.RouteTables {
 		tags := tagMap(rt.Tags)
 		if tags[names.TagApp] != s.App {
 			continue // the VPC's main route table is AWS's, not ours
 		}
 		r := RouteTable{ID: aws.ToString(rt.RouteTableId)}
-		seen := map[string]bool{}
 		for _, route := range rt.Routes {
-			gw := aws.ToString(route.GatewayId)
-			if strings.HasPrefix(gw, "igw-") && aws.ToString(route.DestinationCidrBlock) == "0.0.0.0/0" {
+			if strings.HasPrefix(aws.ToString(route.GatewayId), "igw-") && aws.ToString(route.DestinationCidrBlock) == "0.0.0.0/0" {
 				r.Public = true
-				if route.State == ec2types.RouteStateActive {
-					routedIGW = gw
-				}
-			}
-			if strings.HasPrefix(gw, "vpce-") && route.State != ec2types.RouteStateBlackhole && !seen[gw] {
-				seen[gw] = true
-				endpointRoutes[gw]++
 			}
 		}
 		for _, a := range rt.Associations {
@@ -367,25 +356,56 @@ func discoverNetwork(ctx context.Context, c *awsclient.Clients, s *State, infer 
 		}
 		return a.CIDR < b.CIDR
 	})
+	routedIGW, routedEndpoint := provenByRoutes(rts.RouteTables, s.App)
 	if infer && routedIGW != "" {
 		s.Network.IGWID, s.Network.IGWAttached = routedIGW, true
 	} else if err := discoverGateway(ctx, c, s); err != nil {
 		return err
 	}
-	var inAll []string
-	for id, n := range endpointRoutes {
-		if n == len(s.Network.RouteTables) {
-			inAll = append(inAll, id)
-		}
-	}
-	if infer && len(inAll) == 1 {
-		s.Network.S3EndpointID = inAll[0]
+	if infer && routedEndpoint != "" {
+		s.Network.S3EndpointID = routedEndpoint
 	} else {
 		if err := discoverEndpoint(ctx, c, s); err != nil {
 			return err
 		}
 	}
 	return discoverSecurityGroups(ctx, c, s.App, &s.Network)
+}
+
+// provenByRoutes is what the app's route tables prove (discoverNetwork):
+// the internet gateway an active default route goes to, and the one
+// gateway endpoint every one of the app's tables routes to.
+func provenByRoutes(tables []ec2types.RouteTable, app string) (igw, endpoint string) {
+	endpointRoutes := map[string]int{} // vpce ID -> how many of the app's tables route to it
+	own := 0
+	for _, rt := range tables {
+		if tagMap(rt.Tags)[names.TagApp] != app {
+			continue
+		}
+		own++
+		seen := map[string]bool{}
+		for _, route := range rt.Routes {
+			gw := aws.ToString(route.GatewayId)
+			if strings.HasPrefix(gw, "igw-") && aws.ToString(route.DestinationCidrBlock) == "0.0.0.0/0" &&
+				route.State == ec2types.RouteStateActive {
+				igw = gw
+			}
+			if strings.HasPrefix(gw, "vpce-") && route.State != ec2types.RouteStateBlackhole && !seen[gw] {
+				seen[gw] = true
+				endpointRoutes[gw]++
+			}
+		}
+	}
+	var inAll []string
+	for id, n := range endpointRoutes {
+		if n == own {
+			inAll = append(inAll, id)
+		}
+	}
+	if len(inAll) == 1 {
+		endpoint = inAll[0]
+	}
+	return igw, endpoint
 }
 
 // discoverGateway finds the internet gateway attached to the VPC, else one

@@ -106,7 +106,7 @@ func (o *Observer) Invalidate(k Kind) { o.stale |= k }
 // since the last Refresh (everything, the first time).
 func (o *Observer) Refresh(ctx context.Context) (*State, error) {
 	o.stale |= o.touchedSinceMark()
-	need := o.closeOver(o.stale|(KindAll&^o.read)) &^ (o.deferred &^ o.wanted)
+	need := o.need()
 	if need != 0 {
 		if need&KindZone != 0 || o.zones == nil {
 			o.zones = map[string]zone{}
@@ -126,6 +126,12 @@ func (o *Observer) Refresh(ctx context.Context) (*State, error) {
 	out := o.state
 	groupType(&out)
 	return &out, nil
+}
+
+// need is what the next read must cover: what is stale or never read,
+// with what depends on it, less the deferred kinds nobody wants.
+func (o *Observer) need() Kind {
+	return o.closeOver(o.stale|(KindAll&^o.read)) &^ (o.deferred &^ o.wanted)
 }
 
 func (o *Observer) counts() map[string]int {
