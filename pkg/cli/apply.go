@@ -61,6 +61,9 @@ type applyRequest struct {
 	// ReadEverything: observe every kind of resource, even those the
 	// app's stage rules out (down: whatever a crash left must go).
 	ReadEverything bool
+	// Adopt: kinds to observe even where the app's stage rules them out
+	// (a part of what ReadEverything reads).
+	Adopt observe.Kind
 	// Sweep: describe even what the route tables prove, and read the
 	// delivery before planning (down deletes strays and the bucket).
 	Sweep bool
@@ -112,6 +115,7 @@ func (f *Factory) apply(cmd *cobra.Command, req applyRequest) error {
 	if req.ReadEverything {
 		e.Observer.ReadEverything()
 	}
+	e.Observer.Adopt(req.Adopt)
 	if req.Sweep {
 		e.Observer.Sweep()
 	} else {

@@ -35,11 +35,11 @@ func Discover(ctx context.Context, c *awsclient.Clients, app string) (*State, er
 
 // read fills the fields of s that the kinds in k own. Kinds that depend on
 // others (DNS on the VPC's tags, reservations on the group's type, the
-// load balancing and group kinds on the security groups when gate is on)
+// load balancing and group kinds in gated on the security groups)
 // are read after them; the rest run side by side, each writing only its
 // own fields. With infer, the route tables stand in for the gateway and
 // endpoint describes when they prove what is there (discoverNetwork).
-func read(ctx context.Context, c *awsclient.Clients, s *State, k Kind, zones map[string]zone, gate, infer bool) error {
+func read(ctx context.Context, c *awsclient.Clients, s *State, k Kind, zones map[string]zone, gated Kind, infer bool) error {
 	n := names.For(s.App)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -102,15 +102,26 @@ func read(ctx context.Context, c *awsclient.Clients, s *State, k Kind, zones map
 	})
 	// Whether the alb rung ever began is known from the security groups:
 	// wait for them when they are being read.
-	if gate && k&kindsOfALB != 0 && k&(KindNetwork|KindSecurityGroups) != 0 {
+	if k&gated != 0 && k&(KindNetwork|KindSecurityGroups) != 0 {
 		wg.Wait()
 		if err := errors.Join(errs...); err != nil {
 			return err
 		}
 	}
-	if gate && !albBegun(s) {
-		s.LoadBalancer, s.TargetGroup, s.LaunchTemplate, s.Group = nil, nil, nil, nil
-		k &^= kindsOfALB
+	if gated != 0 && !albBegun(s) {
+		if gated&KindBalancer != 0 {
+			s.LoadBalancer = nil
+		}
+		if gated&KindTargetGroup != 0 {
+			s.TargetGroup = nil
+		}
+		if gated&KindTemplate != 0 {
+			s.LaunchTemplate = nil
+		}
+		if gated&KindGroup != 0 {
+			s.Group = nil
+		}
+		k &^= gated
 	}
 	run(KindTemplate, func() error { s.LaunchTemplate = nil; return discoverLaunchTemplate(ctx, c, s, n) })
 	run(KindBalancer, func() error { s.LoadBalancer = nil; return discoverLoadBalancer(ctx, c, s, n) })

@@ -63,10 +63,11 @@ type Observer struct {
 	mark  map[string]int // the recorder's counts when the last read ended
 	tags  int            // how many tag targets the recorder held then
 	zones map[string]zone
-	// everything turns off the skipping of kinds the stage rules out
-	// (kindsOfALB): `down` reads all there is, whatever order it was
-	// made or half-deleted in.
-	everything bool
+	// adopt are kinds read even where the stage rules them out
+	// (kindsOfALB): `down` reads all there is, whatever order it was made
+	// or half-deleted in; the alb rung adopts a load balancer and target
+	// group however they came to be.
+	adopt Kind
 	// sweep describes what the route tables would prove (Sweep).
 	sweep bool
 	// deferred kinds are read only while wanted (Defer, Want).
@@ -80,7 +81,12 @@ func NewObserver(c *awsclient.Clients, app string) *Observer {
 
 // ReadEverything makes every full read describe every kind, even those the
 // app's security groups say cannot exist yet. `down` uses it.
-func (o *Observer) ReadEverything() { o.everything = true }
+func (o *Observer) ReadEverything() { o.adopt = kindsOfALB }
+
+// Adopt makes every full read describe the kinds in k (some of kindsOfALB)
+// even while the app's security groups say wtt cannot have made them: a
+// command that adopts them, whoever made them, must see them.
+func (o *Observer) Adopt(k Kind) { o.adopt |= k & kindsOfALB }
 
 // Sweep makes every read describe the internet gateways and the VPC
 // endpoints even when the route tables prove which ones are in use:
@@ -112,7 +118,7 @@ func (o *Observer) Refresh(ctx context.Context) (*State, error) {
 			o.zones = map[string]zone{}
 		}
 		s := o.state
-		if err := read(ctx, o.c, &s, need, o.zones, !o.everything, !o.sweep); err != nil {
+		if err := read(ctx, o.c, &s, need, o.zones, kindsOfALB&^o.adopt, !o.sweep); err != nil {
 			return nil, err
 		}
 		o.state = s
