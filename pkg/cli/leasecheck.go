@@ -21,14 +21,6 @@ import (
 // waiting for a holder or breaking a stale one. Otherwise everything is
 // read again and the plan made anew.
 
-// leaseHeldBefore reads the lease before the first observation. Any answer
-// but "absent" (held, unreadable, an error) counts as held.
-func leaseHeldBefore(ctx context.Context, e *ladder.Env) bool {
-	_, err := e.C.SSM.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(e.N.LeaseParameter())})
-	var ae smithy.APIError
-	return !(errors.As(err, &ae) && ae.ErrorCode() == "ParameterNotFound")
-}
-
 // clientsForLeaseRead loads the clients for a command whose first request
 // is the lease read (readLeaseFirst): the preflight's call-free half runs
 // here, and the lease read stands in for its sts:GetCallerIdentity, saying
@@ -51,9 +43,10 @@ func (f *Factory) clientsForLeaseRead(ctx context.Context) (*awsclient.Clients, 
 	return c, nil
 }
 
-// readLeaseFirst is leaseHeldBefore as the command's first request: a
-// failure to reach AWS is the preflight's one-line error (exit 1), not a
-// lease that counts as held.
+// readLeaseFirst reads the lease before the first observation, as the
+// command's first request. Any answer but "absent" (held, unreadable,
+// another error) counts as held; a failure to reach AWS at all is the
+// preflight's one-line error (exit 1).
 func (f *Factory) readLeaseFirst(ctx context.Context, e *ladder.Env) (bool, error) {
 	rctx, cancel := context.WithTimeout(ctx, awsclient.PreflightTimeout())
 	defer cancel()
