@@ -72,6 +72,7 @@ ADDITIONS: tuple[tuple[str, str], ...] = (
     ("autoscaling:CancelInstanceRefresh", "add_cancel_instance_refresh"),
     ("iam:RemoveRoleFromInstanceProfile NoSuchEntity when the role is not in the profile", "add_remove_role_not_in_profile"),
     ("ec2:AssociateAddress reassociation takes the address from the instance that had it", "add_eip_reassociation"),
+    ("ec2:DescribeRouteTables a route to a detached internet gateway is a blackhole", "add_route_blackhole"),
 )
 
 # ===========================================================================
@@ -1235,6 +1236,24 @@ def add_eip_reassociation() -> None:
         return eip
 
     ElasticAddressBackend.associate_address = associate_address  # type: ignore[method-assign]
+
+
+def add_route_blackhole() -> None:
+    """A route to an internet gateway that is no longer attached to the
+    route table's VPC (detached, or deleted after detaching) is described
+    with State blackhole, as on AWS. moto described every route as active,
+    and wtt takes an active default route as proof that its gateway is
+    attached (pkg/observe, provenByRoutes)."""
+    from moto.ec2.models.internet_gateways import InternetGateway
+    from moto.ec2.models.route_tables import Route
+
+    def state(self: Any) -> str:
+        gw = self.gateway
+        if isinstance(gw, InternetGateway) and (gw.vpc is None or gw.vpc.id != self.route_table.vpc_id):
+            return "blackhole"
+        return "active"
+
+    Route.state = property(state)  # type: ignore[method-assign,assignment]
 
 
 # ===========================================================================
