@@ -40,6 +40,7 @@ test binary is gone.
 from __future__ import annotations
 
 import ctypes
+import gc
 import json
 import os
 import random
@@ -184,6 +185,10 @@ class ForkServer:
         if threading.active_count() != 1:
             raise RuntimeError(f"{threading.active_count()} threads in the fork server; forking would copy their locks")
         ready_r, ready_w = os.pipe()
+        # Objects the child inherits stay out of its garbage collector's
+        # walks: a walk would write to every one of them (reference
+        # counts, GC links) and copy the fork server's whole heap page by page.
+        gc.freeze()
         sys.stdout.flush()
         sys.stderr.flush()
         pid = os.fork()
@@ -316,6 +321,8 @@ def main(argv: list[str] | None = None) -> int:
     import wtt_emulator
 
     app = wtt_emulator.prepare()
+    import dataplane  # noqa: F401  (every child's option parsing imports it)
+
     warmed = warm(app)
     server = ForkServer(control, app, inherited)
     server.send({"ready": True, "pid": os.getpid(), "cpu": round(cpu_seconds() - start, 3), "warm": warmed})

@@ -171,9 +171,14 @@ func Start(tb testing.TB, opts ...Option) *Emulator {
 		e := &Emulator{log: &tailBuffer{max: logTailBytes}, dataPlane: o.dataPlane, started: time.Now()}
 		var port int
 		if forked {
+			var fs *forkServer
 			var proc process
-			proc, port, err = startForked(tb, python, root, append(args, "--port", "0"), !o.dataPlane, e.log)
-			if proc == nil && err != nil {
+			fs, err = forkServerFor(tb, python, root)
+			if err == nil {
+				e.started = time.Now() // its own lifetime, not the fork server's start
+				proc, port, err = fs.startEmulator(append(args, "--port", "0"), !o.dataPlane, e.log)
+			}
+			if proc == nil {
 				tb.Logf("emulatortest: fork server unavailable, starting python3 %s instead: %v", script, err)
 				forked = false
 				attempt--

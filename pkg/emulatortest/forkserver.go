@@ -48,6 +48,15 @@ func sharedForkServer(python, root string) (fs *forkServer, started bool, err er
 	return forkServers.server, started, forkServers.err
 }
 
+// forkServerCPU is what the fork server spent to import moto and warm the
+// backends (0 if it has not started).
+func forkServerCPU() time.Duration {
+	if fs := forkServers.server; fs != nil {
+		return fs.cpu
+	}
+	return 0
+}
+
 type forkServer struct {
 	conn    *net.UnixConn
 	cmd     *exec.Cmd
@@ -319,19 +328,25 @@ func (p *forkedProcess) drained() {
 	}
 }
 
-// startForked starts an emulator from the test binary's fork server and
-// waits until it listens. An error without a process means the fork server
-// is not available (the caller starts the emulator plainly); with a process,
-// the emulator itself failed.
-func startForked(tb testing.TB, python, root string, args []string, nice bool, out io.Writer) (process, int, error) {
+// forkServerFor returns the test binary's fork server, starting it (and
+// logging what that cost) on first use.
+func forkServerFor(tb testing.TB, python, root string) (*forkServer, error) {
 	fs, started, err := sharedForkServer(python, root)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	if started {
 		tb.Logf("emulatortest: fork server ready in %.1f s (%.1f s of CPU to import moto and warm %d requests); this test binary's emulators are forked from it",
 			fs.readyIn.Seconds(), fs.cpu.Seconds(), len(fs.warmed))
 	}
+	return fs, nil
+}
+
+// startEmulator forks an emulator with args (wtt_emulator.py's options) and
+// waits until it listens; its output goes to out. An error without a
+// process means the fork server could not be asked; with a process, the
+// emulator itself failed.
+func (fs *forkServer) startEmulator(args []string, nice bool, out io.Writer) (process, int, error) {
 	p, err := fs.start(args, nice, out)
 	if err != nil {
 		return nil, 0, err
