@@ -98,7 +98,6 @@ func startForkServer(python, root string) (*forkServer, error) {
 	}
 	mine := os.NewFile(uintptr(fds[0]), "forkserver control")
 	theirs := os.NewFile(uintptr(fds[1]), "forkserver control (child end)")
-	defer theirs.Close()
 	fc, err := net.FileConn(mine)
 	mine.Close()
 	if err != nil {
@@ -117,7 +116,9 @@ func startForkServer(python, root string) (*forkServer, error) {
 	fs.cmd.ExtraFiles = []*os.File{theirs} // fd 3
 	setProcessGroup(fs.cmd)
 	began := time.Now()
-	if err := fs.cmd.Start(); err != nil {
+	err = fs.cmd.Start()
+	theirs.Close() // the fork server's copy is its only one: its exit is our end of file
+	if err != nil {
 		fs.conn.Close()
 		return nil, err
 	}
@@ -193,7 +194,7 @@ func (fs *forkServer) died(err error) {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	if errors.Is(err, io.EOF) {
-		err = errors.New("the fork server exited")
+		err = fmt.Errorf("the fork server exited; its output:\n%s", fs.log.String())
 	}
 	fs.dead = err
 	for _, p := range fs.pending {
