@@ -356,6 +356,9 @@ func (fs *forkServer) startEmulator(args []string, nice bool, out io.Writer) (pr
 	case port := <-p.listening:
 		return p, port, nil
 	case <-p.done:
+		if p.pid() == 0 { // refused before any fork: the fork server's fault, not the emulator's
+			return nil, 0, errors.New(p.exitStatus())
+		}
 		p.drained()
 		return p, 0, fmt.Errorf("%w: %s", errExited, p.exitStatus())
 	case <-time.After(readyTimeout):
