@@ -17,6 +17,16 @@
 //	emu.DNSAddr()                      // "127.0.0.1:<port>", the Route 53 resolver
 //	emu.KillAZ(t, "us-east-1a")        // chaos: that AZ's time servers die, the API is not told
 //
+// On Linux, emulators are forked from one Python process per test binary,
+// the fork server (emulator/forkserver.py), which imports moto, installs the
+// additions and creates the backends wtt uses once: an emulator then costs
+// about 0.1 s of CPU instead of 3 to 5 (BenchmarkStart prints both). Each
+// child is an emulator of its own (own port, bound by itself; own state;
+// its own data plane), stopped like a plain one, and ends with the test
+// binary. Elsewhere, or with WTT_EMULATOR_FORKSERVER=0, or if the fork
+// server cannot start (Start logs why), each emulator is its own python3
+// emulator/wtt_emulator.py.
+//
 // When the environment variable WTT_E2E_ENDPOINT is set (for example to a
 // LocalStack endpoint), Start starts nothing and every helper points at that
 // URL instead; Reset then only logs.
