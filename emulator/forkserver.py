@@ -247,7 +247,9 @@ class ForkServer:
                 os.write(ready_w, f"{port}\n".encode())
                 os.close(ready_w)
 
-            args = wtt_emulator.parse_args(req.get("args") or [])
+            argv = [str(a) for a in req.get("args") or []]
+            sys.argv = [wtt_emulator.__file__, *argv]  # usage and errors name the launcher
+            args = wtt_emulator.parse_args(argv)
             code = wtt_emulator.serve(args, app=self.app, on_listening=on_listening)
         except SystemExit as e:
             code = e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
