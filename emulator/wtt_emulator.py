@@ -1309,6 +1309,12 @@ def prepare() -> Any:
     cheap reset and moto's server application (no backend yet, no thread, no
     socket). emulator/forkserver.py calls it once and forks an emulator per
     test from the result; main() calls it for the one emulator it runs."""
+    # moto builds a boto3 client to route the first request of each REST
+    # service (Route 53, S3); without credentials in the environment,
+    # botocore then asks the EC2 instance metadata service for some, on
+    # 169.254.169.254: a network round trip, or a timeout, out of a process
+    # that only serves loopback.
+    os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
     install_additions()
     reset_without_rebuilding()
 
