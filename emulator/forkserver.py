@@ -17,7 +17,10 @@ request to every service wtt uses through the application in-process
 them, and then forks a child per request. A child costs a fork: it reseeds
 moto's random ids, parses the emulator's options, binds 127.0.0.1 port 0
 itself (no free-port race), starts its own data plane threads if asked and
-serves (wtt_emulator.serve()). Children share nothing after the fork.
+serves (wtt_emulator.serve()). Children share nothing after the fork. A
+seed (POST /moto-api/seed) sent before any other request also rebuilds the
+backends, so that a seeded child draws the same ids as a seeded fresh
+emulator (SeedLikeAFreshEmulator).
 
 Protocol on fd 3, one JSON object per datagram:
 
@@ -107,6 +110,42 @@ def warm(app: Any) -> list[str]:
             status = f"failed: {e!r}"
         done.append(f"{service} {h.get('X-Amz-Target', what)} {status}")
     return done
+
+
+class SeedLikeAFreshEmulator:
+    """WSGI middleware for a child: POST /moto-api/seed before any other
+    request also drops the backends warm() built, as moto's reset does.
+
+    A test seeds moto's random numbers to get the same ids every run
+    (scripts/tutorial). In a fresh wtt_emulator.py, the seed comes before
+    any backend exists, so it also decides the ids of what backends make
+    when they are created (EC2's default VPC and subnets). A child's
+    backends, and moto's per-service applications, which create them, were
+    made before the fork, unseeded; made again after the seed, they draw
+    the ids a fresh emulator would, in the same order."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.dispatcher = app  # wtt_emulator.prepare()'s DomainDispatcherApplication
+        self.fresh = True
+        self.lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if self.fresh:
+            path = environ.get("PATH_INFO", "")
+            with self.lock:
+                if self.fresh and path == "/moto-api/seed":
+                    from moto.moto_api._internal.models import moto_api_backend
+
+                    moto_api_backend.reset()
+                    # A fresh emulator creates a service's backend when it
+                    # builds the service's application, on its first
+                    # request, before that request's own draws (IAM's for
+                    # the caller's account): the same order, the same ids.
+                    self.dispatcher.app_instances.clear()
+                if path not in ("/moto-api/", "/moto-api"):  # the readiness check changes nothing
+                    self.fresh = False
+        return self.app(environ, start_response)
 
 
 def _set_parent_death_signal(sig: int) -> None:
@@ -250,7 +289,7 @@ class ForkServer:
             argv = [str(a) for a in req.get("args") or []]
             sys.argv = [wtt_emulator.__file__, *argv]  # usage and errors name the launcher
             args = wtt_emulator.parse_args(argv)
-            code = wtt_emulator.serve(args, app=self.app, on_listening=on_listening)
+            code = wtt_emulator.serve(args, app=SeedLikeAFreshEmulator(self.app), on_listening=on_listening)
         except SystemExit as e:
             code = e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
         except BaseException:  # noqa: BLE001  (the child must end here, not in the server's loop)

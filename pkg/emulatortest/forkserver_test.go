@@ -4,6 +4,7 @@ package emulatortest
 
 import (
 	"errors"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -107,5 +108,45 @@ func TestForkServerThatCannotStart(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "not ready") {
 		t.Errorf("error: %v", err)
+	}
+}
+
+// TestSeededForkedEmulatorDrawsLikeAFreshOne: a seed sent first
+// (scripts/tutorial does) gives a forked emulator the ids it gives a plain,
+// freshly started one, including those of what the backends make on their
+// own (the default VPC), which the fork server made before the seed.
+func TestSeededForkedEmulatorDrawsLikeAFreshOne(t *testing.T) {
+	if os.Getenv(EndpointEnv) != "" || os.Getenv(ForkServerEnv) == "0" {
+		t.Skip("no fork server in this run")
+	}
+	plain := Start(t, func(o *options) { o.plain = true })
+	forked := Start(t)
+	ids := func(e *Emulator) []string {
+		resp, err := http.Post(e.URL()+"/moto-api/seed?a=42", "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		c := ec2.NewFromConfig(e.AWSConfig(t))
+		vpcs, err := c.DescribeVpcs(ctx(t), &ec2.DescribeVpcsInput{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		made, err := c.CreateVpc(ctx(t), &ec2.CreateVpcInput{CidrBlock: aws.String("10.1.0.0/16")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, v := range vpcs.Vpcs {
+			out = append(out, *v.VpcId)
+		}
+		return append(out, *made.Vpc.VpcId)
+	}
+	want, got := ids(plain), ids(forked)
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("seeded with 42, the forked emulator drew %v, a fresh one %v", got, want)
+	}
+	if !strings.Contains(plain.proc.how(), "own process") || !strings.Contains(forked.proc.how(), "fork server") {
+		t.Fatalf("started as %q and %q", plain.proc.how(), forked.proc.how())
 	}
 }
