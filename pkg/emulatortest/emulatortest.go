@@ -246,10 +246,14 @@ func (e *Emulator) waitReady(timeout time.Duration) error {
 			return fmt.Errorf("%w: %s; output:\n%s", errExited, e.proc.exitStatus(), e.log.String())
 		default:
 		}
+		// Only an answer after our emulator said it listens on the URL is
+		// ours: with a port picked free and then released, another
+		// process may have bound it first and be the one answering.
+		ours := strings.Contains(e.log.String(), "listening on "+e.url)
 		resp, err := client.Get(e.url + "/moto-api/")
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode < 500 {
+			if resp.StatusCode < 500 && ours {
 				return nil
 			}
 		}
