@@ -189,7 +189,7 @@ func Start(tb testing.TB, opts ...Option) *Emulator {
 				proc, port, err = fs.startEmulator(append(args, "--port", "0"), !o.dataPlane, e.log)
 			}
 			if proc == nil {
-				tb.Logf("emulatortest: fork server unavailable, starting python3 %s instead: %v", script, err)
+				tb.Logf("emulatortest: fork server unavailable, starting %s %s instead: %v", python, script, err)
 				forked = false
 				attempt--
 				continue
