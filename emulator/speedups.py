@@ -40,7 +40,7 @@ SPEEDUPS: tuple[tuple[str, str], ...] = (
     ("an EC2 resource's tags read from its own entry, not by filtering every tag", "ec2_tags_by_resource"),
     ("instance type offerings of the asked types found by index, not by filtering thousands", "index_instance_type_offerings"),
     # Last: it loads through the speedups above.
-    ("what a wtt run's first requests load, loaded before a fork server forks (children inherit it)", "preload_before_fork"),
+    ("with WTT_EMULATOR_PRELOAD=1, what a wtt run's first requests load, loaded at start", "preload_if_asked"),
 )
 
 _installed = False
@@ -239,8 +239,8 @@ def preload() -> None:
     moto keeps each of them for the life of the process anyway, reset or
     not: nothing here is state that a reset clears. In one emulator this
     only moves the same CPU earlier (and costs it even if no request comes),
-    so it runs only where it is shared: in a process about to fork
-    emulators (preload_before_fork), or when WTT_EMULATOR_PRELOAD=1."""
+    so it is worth it only in a process that forks emulators, before it
+    forks; install() runs it only with WTT_EMULATOR_PRELOAD=1."""
     global _preloaded
     if _preloaded:
         return
@@ -261,24 +261,14 @@ def preload() -> None:
         _get_method_urls(service, region)
 
 
-def preload_before_fork() -> None:
-    """A process that forks emulators (the test harness's fork server,
-    which imports moto once and forks an emulator per test) preloads just
-    before its first fork, so every child inherits the loaded models. The
-    fork server forks only while it has a single thread; an emulator
-    serving requests has several, and its own forks (the data plane
-    starting a time server) do not trigger it. WTT_EMULATOR_PRELOAD=1
-    preloads at install instead (bench/emulator.sh uses it to show what a
-    forked emulator saves)."""
+def preload_if_asked() -> None:
+    """WTT_EMULATOR_PRELOAD=1 preloads at install. bench/emulator.sh uses
+    it to show what an emulator saves when it starts with these loaded, as
+    one forked from the test harness's fork server does (the fork server's
+    own warm-up requests load them before it forks; preload() is there for
+    any other process that forks emulators)."""
     if os.environ.get("WTT_EMULATOR_PRELOAD", "").strip() == "1":
         preload()
-        return
-
-    def before_fork() -> None:
-        if threading.active_count() == 1:
-            preload()
-
-    os.register_at_fork(before=before_fork)
 
 
 # ---------------------------------------------------------------------------
