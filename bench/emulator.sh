@@ -44,6 +44,9 @@ cpu_of() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14+$15)/hz }' "/pr
 # run MODE: one fresh emulator, two walks (the second for another app);
 # prints "startup-cpu first-walk-cpu requests second-walk-cpu".
 run() {
+  # run runs in a subshell (read < <(run ...)): its own trap stops its emulator
+  # when a step fails.
+  trap '[ -n "$emu" ] && kill "$emu" 2>/dev/null' EXIT
   local port log=$out/calls-$1 start walk speedups=1 preload=0
   case $1 in off) speedups=0 ;; preloaded) preload=1 ;; esac
   rm -rf "$log"; mkdir -p "$log"
