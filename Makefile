@@ -45,7 +45,7 @@ test-deps:
 .PHONY: test-emulator-api test-emulator-dataplane
 test-emulator: test-emulator-api test-emulator-dataplane
 test-emulator-api: build
-	cd emulator && $(PYTHON) -m unittest test_wtt_emulator
+	cd emulator && $(PYTHON) -m unittest test_wtt_emulator test_speedups
 test-emulator-dataplane: build
 	cd emulator && $(PYTHON) -m unittest test_dataplane
 
@@ -66,11 +66,17 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./timeserver/ ./pkg/...
 	./bench/timeserver.sh
 	$(MAKE) bench-ladder
+	$(MAKE) bench-emulator
 
 ## bench-ladder: the ladder beside an aws-cli runbook of it, requests per command, start-up
 .PHONY: bench-ladder
 bench-ladder: build
 	./bench/ladder.sh
+
+## bench-emulator: the emulator's CPU per request with and without its speedups (emulator/speedups.py)
+.PHONY: bench-emulator
+bench-emulator: build
+	./bench/emulator.sh
 
 ## release-snapshot: every release archive in dist/, as a tagged release would make them (nothing published)
 GORELEASER_VERSION ?= v2.15.1

@@ -33,6 +33,9 @@ from typing import Any, Callable
 # moto loads them only when asked.
 os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
 
+# Before moto: some of its CPU goes at import (docs/emulator.md, "Speedups").
+import speedups  # noqa: E402
+
 import moto
 import moto.ec2.models as ec2_models
 import moto.ec2.models.tags as ec2_tag_models
@@ -1264,11 +1267,15 @@ _installed = False
 
 
 def install_additions() -> int:
-    """Apply every addition in ADDITIONS once; returns how many there are."""
+    """Apply every addition in ADDITIONS once, then the speedups (the same
+    answers for less CPU: emulator/speedups.py, off with
+    WTT_EMULATOR_SPEEDUPS=0); returns how many additions there are."""
     global _installed
     if not _installed:
         for _, function_name in ADDITIONS:
             globals()[function_name]()
+        # After the additions: some speedups memoise what they define.
+        speedups.install()
         _installed = True
     return len(ADDITIONS)
 
