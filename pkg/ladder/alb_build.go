@@ -47,24 +47,29 @@ func (e *Env) ensureALBSecurityGroups(ctx context.Context) error {
 	}
 	n := &e.State.Network
 	albID := ""
+	var albMade *observe.SecurityGroup
 	if albSGReady(e.State) {
 		albID = n.ALBSG.ID
 	} else {
-		id, err := e.ensureSecurityGroup(ctx, n.ALBSG, e.N.ALBSG(), "alb", "WhatsTheTime.com load balancer, open to the internet on tcp/80", httpFromAnywhere())
+		id, made, err := e.ensureSecurityGroup(ctx, n.ALBSG, e.N.ALBSG(), "alb", "WhatsTheTime.com load balancer, open to the internet on tcp/80", httpFromAnywhere())
 		if err != nil {
 			return err
 		}
-		albID = id
+		albID, albMade = id, made
 	}
 	if n.PrivateSG != nil && admitsOnlyFrom(n.PrivateSG, albID) {
 		return nil
 	}
-	id, err := e.ensureSecurityGroup(ctx, n.PrivateSG, e.N.PrivateSG(), privateRole, "WhatsTheTime.com instances, reachable only from the load balancer", httpFromGroup(albID))
+	id, privMade, err := e.ensureSecurityGroup(ctx, n.PrivateSG, e.N.PrivateSG(), privateRole, "WhatsTheTime.com instances, reachable only from the load balancer", httpFromGroup(albID))
 	if err != nil {
 		return err
 	}
 	if n.PrivateSG != nil {
 		return e.revokeAllBut(ctx, n.PrivateSG, id, albID)
+	}
+	if albMade != nil && privMade != nil {
+		// Both made by this step: their rules are exactly what it gave.
+		e.took(observe.KindSecurityGroups, func(s *observe.State) { s.Network.ALBSG, s.Network.PrivateSG = albMade, privMade })
 	}
 	return nil
 }
@@ -307,10 +312,7 @@ func (e *Env) ensurePrivateFleet(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	if err := e.registerTargets(ctx, ids); err != nil {
-		return err
-	}
-	return e.waitHealthy(ctx, ids)
+	return e.registerHealthy(ctx, ids)
 }
 
 // retirePublicFleet removes the old way in, once the new one works: the
@@ -326,10 +328,7 @@ func (e *Env) retirePublicFleet(ctx context.Context) error {
 		if err := e.checkServingBehindALB(); err != nil {
 			return err
 		}
-		if err := e.deregisterTargets(ctx, ids); err != nil {
-			return err
-		}
-		if err := e.terminate(ctx, ids); err != nil {
+		if err := e.drainAndTerminate(ctx, ids); err != nil {
 			return err
 		}
 	}

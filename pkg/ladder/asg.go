@@ -475,10 +475,7 @@ func (e *Env) putCPUPolicy(ctx context.Context, target float64) error {
 // only once the group serves: a run that cannot get the group healthy stops
 // here with the old instances still serving.
 func (e *Env) retireStandalone(ctx context.Context) error {
-	if err := e.waitGroupHealthy(ctx); err != nil {
-		return err
-	}
-	g, err := e.describeGroup(ctx)
+	g, err := e.waitGroupServing(ctx)
 	if err != nil {
 		return err
 	}
@@ -498,11 +495,12 @@ func (e *Env) retireStandalone(ctx context.Context) error {
 		return nil
 	}
 	progressf(ctx, "draining %s from target group %s", strings.Join(ids, ", "), e.N.TargetGroup())
-	if err := e.deregisterTargets(ctx, ids); err != nil {
+	if _, err := e.deregisterTargets(ctx, ids); err != nil {
 		return err
 	}
 	progressf(ctx, "terminating %s", strings.Join(ids, ", "))
-	return e.terminate(ctx, ids)
+	_, err = e.terminate(ctx, ids)
+	return err
 }
 
 // projectASG is the state after the rung: the template, the group with its

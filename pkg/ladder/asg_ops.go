@@ -83,24 +83,31 @@ var templateVersionCalls = templateCalls
 // targets in every target group the group is attached to. It logs progress
 // (see withProgress) and gives up after the wait timeout with a *WaitError.
 func (e *Env) waitGroupHealthy(ctx context.Context) error {
+	_, err := e.waitGroupServing(ctx)
+	return err
+}
+
+// waitGroupServing is waitGroupHealthy that returns the group as its last
+// poll read it.
+func (e *Env) waitGroupServing(ctx context.Context) (astypes.AutoScalingGroup, error) {
 	name := e.N.ASG()
 	start := time.Now()
 	last, lastReport := "", time.Time{}
 	poll := e.backoff(15 * time.Second)
 	for {
-		h, err := e.groupHealth(ctx)
+		h, g, err := e.groupHealth(ctx)
 		if err != nil {
-			return err
+			return g, err
 		}
 		if h.ready() {
-			return nil
+			return g, nil
 		}
 		if line := h.String(); line != last || time.Since(lastReport) >= 10*time.Second {
 			progressf(ctx, "group %s: %s [%s elapsed]", name, line, elapsed(time.Since(start)))
 			last, lastReport = line, time.Now()
 		}
 		if time.Since(start) > e.waitTimeout() {
-			return &WaitError{
+			return g, &WaitError{
 				What:  fmt.Sprintf("Auto Scaling group %s to have %d healthy instance(s) in its target group", name, h.Desired),
 				After: time.Since(start), Err: fmt.Errorf("%s", h.String()),
 				Next: fmt.Sprintf("see why instances fail (aws autoscaling describe-scaling-activities --auto-scaling-group-name %s; "+
@@ -108,7 +115,7 @@ func (e *Env) waitGroupHealthy(ctx context.Context) error {
 			}
 		}
 		if err := poll.sleep(ctx); err != nil {
-			return err
+			return g, err
 		}
 	}
 }
@@ -140,16 +147,16 @@ func (h groupHealthReport) String() string {
 
 // groupHealth reads the group and the health of its instances in each of
 // its target groups.
-func (e *Env) groupHealth(ctx context.Context) (groupHealthReport, error) {
+func (e *Env) groupHealth(ctx context.Context) (groupHealthReport, astypes.AutoScalingGroup, error) {
 	g, err := e.describeGroup(ctx)
 	if err != nil {
-		return groupHealthReport{}, err
+		return groupHealthReport{}, g, err
 	}
 	targets := map[string]map[string]string{} // target group -> instance -> state
 	for _, arn := range g.TargetGroupARNs {
 		out, err := e.C.ELB.DescribeTargetHealth(ctx, &elbv2.DescribeTargetHealthInput{TargetGroupArn: aws.String(arn)})
 		if err != nil {
-			return groupHealthReport{}, fmt.Errorf("reading target health of %s: %w", arn, err)
+			return groupHealthReport{}, g, fmt.Errorf("reading target health of %s: %w", arn, err)
 		}
 		m := map[string]string{}
 		for _, d := range out.TargetHealthDescriptions {
@@ -159,7 +166,7 @@ func (e *Env) groupHealth(ctx context.Context) (groupHealthReport, error) {
 		}
 		targets[arn] = m
 	}
-	return assessGroup(g, targets), nil
+	return assessGroup(g, targets), g, nil
 }
 
 // assessGroup is groupHealth's judgement, apart from the calls.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -107,7 +108,9 @@ type launchSpec struct {
 
 // ensureInstances launches instances until `want` live ones of the role
 // exist. Instances are counted by tag first, so a run killed after
-// RunInstances returned (or before it answered) never launches twice.
+// RunInstances returned (or before it answered) never launches twice. The
+// instances it launched are handed to the observer as its wait last saw
+// them: running.
 func (e *Env) ensureInstances(ctx context.Context, spec launchSpec, want int) ([]string, error) {
 	var have []string
 	used := map[string]int{}
@@ -142,9 +145,11 @@ func (e *Env) ensureInstances(ctx context.Context, spec launchSpec, want int) ([
 		}
 		launched = append(launched, id)
 	}
-	if err := e.waitRunning(ctx, launched); err != nil {
+	running, err := e.waitRunning(ctx, launched)
+	if err != nil {
 		return nil, err
 	}
+	e.tookInstances(running, 0)
 	return append(have, launched...), nil
 }
 
@@ -216,34 +221,92 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// waitRunning waits for instances to run, bounded by the wait timeout.
-func (e *Env) waitRunning(ctx context.Context, ids []string) error {
+// waitRunning waits for instances to run, bounded by the wait timeout, and
+// returns them as its last poll described them.
+func (e *Env) waitRunning(ctx context.Context, ids []string) ([]ec2types.Instance, error) {
 	if len(ids) == 0 {
-		return nil
+		return nil, nil
 	}
 	w := ec2.NewInstanceRunningWaiter(e.C.EC2, func(o *ec2.InstanceRunningWaiterOptions) {
 		o.MinDelay = e.pollInterval()
 		o.MaxDelay = e.maxPollDelay(15 * time.Second)
 	})
 	start := time.Now()
-	if err := w.Wait(ctx, &ec2.DescribeInstancesInput{InstanceIds: ids}, e.waitTimeout()); err != nil {
-		return &WaitError{What: fmt.Sprintf("instance(s) %v to be running", ids), After: time.Since(start), Err: err,
+	out, err := w.WaitForOutput(ctx, &ec2.DescribeInstancesInput{InstanceIds: ids}, e.waitTimeout())
+	if err != nil {
+		return nil, &WaitError{What: fmt.Sprintf("instance(s) %v to be running", ids), After: time.Since(start), Err: err,
 			Next: "check them with `wtt status`; run the same command again to continue (it finds these instances by their tags)"}
 	}
-	return nil
+	return described(out), nil
 }
 
-// terminate terminates instances and waits until they are gone.
-func (e *Env) terminate(ctx context.Context, ids []string) error {
-	if len(ids) == 0 {
+// described flattens a DescribeInstances answer.
+func described(out *ec2.DescribeInstancesOutput) []ec2types.Instance {
+	if out == nil {
 		return nil
+	}
+	var is []ec2types.Instance
+	for _, r := range out.Reservations {
+		is = append(is, r.Instances...)
+	}
+	return is
+}
+
+// tookInstances hands the observer the instances as a step's last describe
+// of them returned (a waiter's final poll), in place of what it had of
+// them; also names other kinds the step's calls touched and it knows
+// unchanged. A step may do so only when every call it made that changes
+// instances concerned these and came before that describe: the app's other
+// instances are then as observed, and these as described.
+func (e *Env) tookInstances(is []ec2types.Instance, also observe.Kind) {
+	if len(is) == 0 {
+		return
+	}
+	fresh := map[string]observe.Instance{}
+	for _, in := range is {
+		i := observe.InstanceFrom(in)
+		fresh[i.ID] = i
+	}
+	e.took(observe.KindInstances|also, func(s *observe.State) {
+		var out []observe.Instance
+		for _, i := range s.Instances {
+			if _, ok := fresh[i.ID]; !ok {
+				out = append(out, i)
+			}
+		}
+		for _, i := range fresh {
+			// Discovery lists every state but terminated.
+			if i.State == string(ec2types.InstanceStateNameTerminated) {
+				continue
+			}
+			if a := eipFor(s, i.ID); a != nil {
+				i.EIP, i.PublicIP = a.PublicIP, a.PublicIP
+			}
+			out = append(out, i)
+		}
+		// As discovery sorts them: oldest first.
+		slices.SortFunc(out, func(a, b observe.Instance) int {
+			if c := a.LaunchTime.Compare(b.LaunchTime); c != 0 {
+				return c
+			}
+			return strings.Compare(a.ID, b.ID)
+		})
+		s.Instances = out
+	})
+}
+
+// terminate terminates instances and waits until they are gone; it returns
+// them as its wait last described them.
+func (e *Env) terminate(ctx context.Context, ids []string) ([]ec2types.Instance, error) {
+	if len(ids) == 0 {
+		return nil, nil
 	}
 	if _, err := e.C.EC2.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: ids}); err != nil && !hasCode(err, "InvalidInstanceID.NotFound") {
 		// A repeat of a call whose answer was lost: AWS accepts it, the
 		// emulator fails on the network interface the first call removed.
 		// Either way, instances already going are what was asked for.
 		if going, derr := e.allTerminating(ctx, ids); derr != nil || !going {
-			return fmt.Errorf("terminating %v: %w", ids, err)
+			return nil, fmt.Errorf("terminating %v: %w", ids, err)
 		}
 	}
 	w := ec2.NewInstanceTerminatedWaiter(e.C.EC2, func(o *ec2.InstanceTerminatedWaiterOptions) {
@@ -251,11 +314,12 @@ func (e *Env) terminate(ctx context.Context, ids []string) error {
 		o.MaxDelay = e.maxPollDelay(15 * time.Second)
 	})
 	start := time.Now()
-	if err := w.Wait(ctx, &ec2.DescribeInstancesInput{InstanceIds: ids}, e.waitTimeout()); err != nil {
-		return &WaitError{What: fmt.Sprintf("instance(s) %v to terminate", ids), After: time.Since(start), Err: err,
+	out, err := w.WaitForOutput(ctx, &ec2.DescribeInstancesInput{InstanceIds: ids}, e.waitTimeout())
+	if err != nil {
+		return nil, &WaitError{What: fmt.Sprintf("instance(s) %v to terminate", ids), After: time.Since(start), Err: err,
 			Next: "run the same command again; termination continues in AWS meanwhile"}
 	}
-	return nil
+	return described(out), nil
 }
 
 var errNoSubnets = errors.New("the app's network has no subnets; run `wtt up` first")

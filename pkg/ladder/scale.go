@@ -270,7 +270,7 @@ func CheckHorizontal(ctx context.Context, e *Env, n int) error {
 		return nil // the plan reports these
 	}
 	live := liveByAge(e.State)
-	return CheckEIPQuota(ctx, e.C, n-len(live)-len(idleEIPs(e.State)))
+	return e.CheckEIPQuota(ctx, n-len(live)-len(idleEIPs(e.State)))
 }
 
 func archName(goArch string) string {

@@ -22,7 +22,9 @@ var scaleLaunchCalls = joinCalls(launchCalls, deliveryCalls)
 // exists (tags, type), so a run killed at any point and run again never
 // launches twice; counts is a predicate rather than ensureInstances' role
 // because a vertical roll must count the instances of the new type only,
-// while the old ones, of the same role, still serve.
+// while the old ones, of the same role, still serve. Like
+// ensureInstances, it comes first in its step, and hands the observer the
+// instances as its wait last saw them.
 func (e *Env) scaleLaunch(ctx context.Context, spec launchSpec, want int, counts func(observe.Instance) bool) ([]string, error) {
 	var have, pending []string
 	used := map[string]int{}
@@ -37,7 +39,9 @@ func (e *Env) scaleLaunch(ctx context.Context, spec launchSpec, want int, counts
 		}
 	}
 	if len(have) >= want {
-		return have, e.waitRunning(ctx, pending)
+		running, err := e.waitRunning(ctx, pending)
+		e.tookInstances(running, 0)
+		return have, err
 	}
 	info, err := CheckInstanceType(ctx, e.C, spec.Type, nil)
 	if err != nil {
@@ -67,7 +71,9 @@ func (e *Env) scaleLaunch(ctx context.Context, spec launchSpec, want int, counts
 		launched = append(launched, id)
 		have = append(have, id)
 	}
-	return have, e.waitRunning(ctx, launched)
+	running, err := e.waitRunning(ctx, launched)
+	e.tookInstances(running, 0)
+	return have, err
 }
 
 // launchFingerprint keeps RunInstances' idempotency tokens apart between
