@@ -80,6 +80,11 @@ type Env struct {
 	// eipRoom is how many more Elastic IPs this command found the
 	// region's quota to allow (CheckEIPQuota).
 	eipRoom int
+	// zones are the account's public hosted zones as this command listed
+	// them (publicZones); empty, the records it knows are not there
+	// (noRecord).
+	zones []hostedZone
+	empty map[string]bool
 }
 
 // Refresh re-observes AWS: everything the first time, then what changed.

@@ -31,30 +31,13 @@ type TypeInfo struct {
 // region (and, when azs are given, in each of them). The emulator accepts
 // any type in ModifyInstanceAttribute, so this check is wtt's own.
 func CheckInstanceType(ctx context.Context, c *awsclient.Clients, typ string, azs []string) (TypeInfo, error) {
-	out, err := c.EC2.DescribeInstanceTypes(ctx, &ec2.DescribeInstanceTypesInput{InstanceTypes: []ec2types.InstanceType{ec2types.InstanceType(typ)}})
-	if err != nil || len(out.InstanceTypes) == 0 {
-		if err != nil && !hasCode(err, "InvalidInstanceType") {
-			return TypeInfo{}, fmt.Errorf("checking instance type %s: %w", typ, err)
-		}
-		return TypeInfo{}, cmdutil.Usagef("pick a type EC2 offers, e.g. t2.micro, t3.small or m5.large (aws ec2 describe-instance-types lists them)",
-			"instance type %q does not exist", typ)
-	}
-	info := TypeInfo{Name: typ, Arch: "amd64"}
-	if pi := out.InstanceTypes[0].ProcessorInfo; pi != nil && !slices.Contains(pi.SupportedArchitectures, ec2types.ArchitectureTypeX8664) {
-		info.Arch = "arm64"
-	}
-	loc := ec2types.LocationTypeRegion
-	filters := []ec2types.Filter{{Name: aws.String("instance-type"), Values: []string{typ}}}
-	if len(azs) > 0 {
-		loc = ec2types.LocationTypeAvailabilityZone
-	}
-	offs, err := c.EC2.DescribeInstanceTypeOfferings(ctx, &ec2.DescribeInstanceTypeOfferingsInput{LocationType: loc, Filters: filters})
+	info, err := typeArch(ctx, c, typ)
 	if err != nil {
-		return TypeInfo{}, fmt.Errorf("checking where %s is offered: %w", typ, err)
+		return TypeInfo{}, err
 	}
-	offered := map[string]bool{}
-	for _, o := range offs.InstanceTypeOfferings {
-		offered[aws.ToString(o.Location)] = true
+	offered, err := offeredAZs(ctx, c, typ)
+	if err != nil {
+		return TypeInfo{}, err
 	}
 	if len(azs) == 0 {
 		if len(offered) == 0 {
@@ -70,6 +53,54 @@ func CheckInstanceType(ctx context.Context, c *awsclient.Clients, typ string, az
 		}
 	}
 	return info, nil
+}
+
+// typeArch asks EC2 whether the type exists and which architecture it
+// runs.
+func typeArch(ctx context.Context, c *awsclient.Clients, typ string) (TypeInfo, error) {
+	out, err := c.EC2.DescribeInstanceTypes(ctx, &ec2.DescribeInstanceTypesInput{InstanceTypes: []ec2types.InstanceType{ec2types.InstanceType(typ)}})
+	if err != nil || len(out.InstanceTypes) == 0 {
+		if err != nil && !hasCode(err, "InvalidInstanceType") {
+			return TypeInfo{}, fmt.Errorf("checking instance type %s: %w", typ, err)
+		}
+		return TypeInfo{}, cmdutil.Usagef("pick a type EC2 offers, e.g. t2.micro, t3.small or m5.large (aws ec2 describe-instance-types lists them)",
+			"instance type %q does not exist", typ)
+	}
+	info := TypeInfo{Name: typ, Arch: "amd64"}
+	if pi := out.InstanceTypes[0].ProcessorInfo; pi != nil && !slices.Contains(pi.SupportedArchitectures, ec2types.ArchitectureTypeX8664) {
+		info.Arch = "arm64"
+	}
+	return info, nil
+}
+
+// offeredAZs are the AZs of the region that offer typ. Every check asks
+// this one question (a type is offered in the region when some AZ offers
+// it), so a command asks it once: the answer is a fact (awsclient).
+func offeredAZs(ctx context.Context, c *awsclient.Clients, typ string) (map[string]bool, error) {
+	offs, err := c.EC2.DescribeInstanceTypeOfferings(ctx, &ec2.DescribeInstanceTypeOfferingsInput{
+		LocationType: ec2types.LocationTypeAvailabilityZone,
+		Filters:      []ec2types.Filter{{Name: aws.String("instance-type"), Values: []string{typ}}},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("checking where %s is offered: %w", typ, err)
+	}
+	offered := map[string]bool{}
+	for _, o := range offs.InstanceTypeOfferings {
+		offered[aws.ToString(o.Location)] = true
+	}
+	return offered, nil
+}
+
+// launchType is what a launch needs to know of its type: the
+// architecture, and that it is offered, which instances of the type the
+// app runs already prove.
+func (e *Env) launchType(ctx context.Context, typ string) (TypeInfo, error) {
+	for _, i := range e.State.LiveInstances() {
+		if i.Type == typ {
+			return typeArch(ctx, e.C, typ)
+		}
+	}
+	return CheckInstanceType(ctx, e.C, typ, nil)
 }
 
 // amiParameter is AWS's public pointer to the newest Amazon Linux 2023.
@@ -123,7 +154,7 @@ func (e *Env) ensureInstances(ctx context.Context, spec launchSpec, want int) ([
 	if len(have) >= want {
 		return have, nil
 	}
-	info, err := CheckInstanceType(ctx, e.C, spec.Type, nil)
+	info, err := e.launchType(ctx, spec.Type)
 	if err != nil {
 		return nil, err
 	}

@@ -248,7 +248,7 @@ func CheckVerticalType(ctx context.Context, e *Env, typ string) error {
 			continue
 		}
 		seen[i.Type] = true
-		cur, err := CheckInstanceType(ctx, e.C, i.Type, nil)
+		cur, err := typeArch(ctx, e.C, i.Type)
 		if err != nil {
 			return fmt.Errorf("checking the current type %s of instance %s: %w", i.Type, i.ID, err)
 		}

@@ -7,10 +7,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
-	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
-
 	"github.com/whatsthetime/wtt/pkg/observe"
 )
 
@@ -43,7 +39,7 @@ func (e *Env) scaleLaunch(ctx context.Context, spec launchSpec, want int, counts
 		e.tookInstances(running, 0)
 		return have, err
 	}
-	info, err := CheckInstanceType(ctx, e.C, spec.Type, nil)
+	info, err := typeArch(ctx, e.C, spec.Type)
 	if err != nil {
 		return nil, err
 	}
@@ -97,16 +93,9 @@ func (e *Env) offeredSubnets(ctx context.Context, typ string, subnets []observe.
 	if len(subnets) == 0 {
 		return nil, errNoSubnets
 	}
-	out, err := e.C.EC2.DescribeInstanceTypeOfferings(ctx, &ec2.DescribeInstanceTypeOfferingsInput{
-		LocationType: ec2types.LocationTypeAvailabilityZone,
-		Filters:      []ec2types.Filter{{Name: aws.String("instance-type"), Values: []string{typ}}},
-	})
+	offered, err := offeredAZs(ctx, e.C, typ)
 	if err != nil {
-		return nil, fmt.Errorf("checking where %s is offered: %w", typ, err)
-	}
-	offered := map[string]bool{}
-	for _, o := range out.InstanceTypeOfferings {
-		offered[aws.ToString(o.Location)] = true
+		return nil, err
 	}
 	var keep []observe.Subnet
 	for _, sn := range subnets {

@@ -251,11 +251,7 @@ func (e *Env) writeRecord(ctx context.Context, addrs []string) error {
 		ttl = 300
 	}
 	progressf(ctx, "record %s: %v -> %v", d.Name, d.Values, addrs)
-	if err := e.upsertA(ctx, d.ZoneID, d.Name, ttl, addrs); err != nil {
-		return err
-	}
-	d.Values = addrs
-	return nil
+	return e.upsertA(ctx, d.ZoneID, d.Name, ttl, addrs)
 }
 
 // removeNewest terminates the newest live standalone instances beyond n,
