@@ -35,24 +35,61 @@ func CheckInstanceType(ctx context.Context, c *awsclient.Clients, typ string, az
 	if err != nil {
 		return TypeInfo{}, err
 	}
+	return info, checkOffered(ctx, c, typ, azs)
+}
+
+// checkOffered refuses a type the region (or, when azs are given, one of
+// them) does not offer.
+func checkOffered(ctx context.Context, c *awsclient.Clients, typ string, azs []string) error {
 	offered, err := offeredAZs(ctx, c, typ)
 	if err != nil {
-		return TypeInfo{}, err
+		return err
 	}
-	if len(azs) == 0 {
-		if len(offered) == 0 {
-			return TypeInfo{}, cmdutil.Usagef("pick a type offered in "+c.Config.Region+" (aws ec2 describe-instance-type-offerings)",
-				"instance type %s is not offered in region %s", typ, c.Config.Region)
-		}
-		return info, nil
+	if len(azs) == 0 && len(offered) == 0 {
+		return cmdutil.Usagef("pick a type offered in "+c.Config.Region+" (aws ec2 describe-instance-type-offerings)",
+			"instance type %s is not offered in region %s", typ, c.Config.Region)
 	}
 	for _, az := range azs {
 		if !offered[az] {
-			return TypeInfo{}, cmdutil.Usagef("pick a type offered in every AZ the app uses (aws ec2 describe-instance-type-offerings --location-type availability-zone)",
+			return cmdutil.Usagef("pick a type offered in every AZ the app uses (aws ec2 describe-instance-type-offerings --location-type availability-zone)",
 				"instance type %s is not offered in %s", typ, az)
 		}
 	}
-	return info, nil
+	return nil
+}
+
+// typeArchs asks in one call which architecture each type runs. A type
+// EC2 does not know fails the whole question: then each is asked alone,
+// so the refusal names it.
+func typeArchs(ctx context.Context, c *awsclient.Clients, types []string) (map[string]TypeInfo, error) {
+	in := &ec2.DescribeInstanceTypesInput{}
+	for _, t := range types {
+		in.InstanceTypes = append(in.InstanceTypes, ec2types.InstanceType(t))
+	}
+	out, err := c.EC2.DescribeInstanceTypes(ctx, in)
+	if err != nil && !hasCode(err, "InvalidInstanceType") {
+		return nil, fmt.Errorf("checking instance types %s: %w", strings.Join(types, ", "), err)
+	}
+	infos := map[string]TypeInfo{}
+	if err == nil {
+		for _, it := range out.InstanceTypes {
+			info := TypeInfo{Name: string(it.InstanceType), Arch: "amd64"}
+			if pi := it.ProcessorInfo; pi != nil && !slices.Contains(pi.SupportedArchitectures, ec2types.ArchitectureTypeX8664) {
+				info.Arch = "arm64"
+			}
+			infos[info.Name] = info
+		}
+	}
+	for _, t := range types {
+		if _, ok := infos[t]; !ok {
+			info, err := typeArch(ctx, c, t)
+			if err != nil {
+				return nil, err
+			}
+			infos[t] = info
+		}
+	}
+	return infos, nil
 }
 
 // typeArch asks EC2 whether the type exists and which architecture it
