@@ -134,10 +134,25 @@ func offeredAZs(ctx context.Context, c *awsclient.Clients, typ string) (map[stri
 func (e *Env) launchType(ctx context.Context, typ string) (TypeInfo, error) {
 	for _, i := range e.State.LiveInstances() {
 		if i.Type == typ {
-			return typeArch(ctx, e.C, typ)
+			return e.archOf(ctx, typ)
 		}
 	}
 	return CheckInstanceType(ctx, e.C, typ, nil)
+}
+
+// archOf is the architecture typ runs: that of an instance of the type the
+// app runs (EC2 describes it with the instance), else EC2's answer.
+func (e *Env) archOf(ctx context.Context, typ string) (TypeInfo, error) {
+	for _, i := range e.State.LiveInstances() {
+		switch {
+		case i.Type != typ:
+		case i.Arch == string(ec2types.ArchitectureValuesX8664):
+			return TypeInfo{Name: typ, Arch: "amd64"}, nil
+		case i.Arch == string(ec2types.ArchitectureValuesArm64):
+			return TypeInfo{Name: typ, Arch: "arm64"}, nil
+		}
+	}
+	return typeArch(ctx, e.C, typ)
 }
 
 // amiParameter is AWS's public pointer to the newest Amazon Linux 2023.

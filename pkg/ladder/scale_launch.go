@@ -39,7 +39,7 @@ func (e *Env) scaleLaunch(ctx context.Context, spec launchSpec, want int, counts
 		e.tookInstances(running, 0)
 		return have, err
 	}
-	info, err := typeArch(ctx, e.C, spec.Type)
+	info, err := e.archOf(ctx, spec.Type)
 	if err != nil {
 		return nil, err
 	}
