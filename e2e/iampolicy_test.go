@@ -114,6 +114,8 @@ func readLines(path string) ([]string, error) {
 // go stale.
 var notExercised = map[string]map[string]string{
 	"migrate": {
+		"ec2:DescribeInternetGateways":               "discovery describes the gateways only when no active default route proves the app's gateway attached (an interrupted up, a gateway detached by hand)",
+		"ec2:DescribeVpcEndpoints":                   "discovery describes the endpoints only when the route tables do not prove the S3 endpoint (an interrupted up, an endpoint deleted by hand)",
 		"autoscaling:AttachLoadBalancerTargetGroups": "asg rung repair: the group exists but was detached from the target group; wtt creates it attached",
 		"ec2:CreateLaunchTemplateVersion":            "asg rung repair: the launch template's latest version differs from what the rung launches (changed by hand)",
 		"ec2:RevokeSecurityGroupIngress":             "alb rung repair: the private security group admits more than tcp/80 from the load balancer (a rule added by hand)",
@@ -126,9 +128,27 @@ var notExercised = map[string]map[string]string{
 		"route53:GetChange":                          routeChangePoll,
 	},
 	"down": {
-		"ec2:CreateTags": "tags the Reserved Instances an interrupted purchase bought, only when its intent is still pending (lostanswers_test.go kills a run there)",
+		"ec2:CreateTags":        "tags the Reserved Instances an interrupted purchase bought, only when its intent is still pending (lostanswers_test.go kills a run there)",
+		"sts:GetCallerIdentity": "a run's lease read is its preflight; STS is asked for the account only while the app has no VPC (a half-made app: a bucket or role left without a network)",
+	},
+	"plan": {
+		"ec2:DescribeInternetGateways": "discovery describes the gateways only when no active default route proves the app's gateway attached (an interrupted up, a gateway detached by hand)",
+		"ec2:DescribeVpcEndpoints":     "discovery describes the endpoints only when the route tables do not prove the S3 endpoint (an interrupted up, an endpoint deleted by hand)",
+	},
+	"status": {
+		"ec2:DescribeInternetGateways": "discovery describes the gateways only when no active default route proves the app's gateway attached (an interrupted up, a gateway detached by hand)",
+		"ec2:DescribeVpcEndpoints":     "discovery describes the endpoints only when the route tables do not prove the S3 endpoint (an interrupted up, an endpoint deleted by hand)",
+	},
+	"up": {
+		"ec2:DescribeInternetGateways": "discovery describes the gateways only when no active default route proves the app's gateway attached (an interrupted up, a gateway detached by hand)",
+		"ec2:DescribeVpcEndpoints":     "discovery describes the endpoints only when the route tables do not prove the S3 endpoint (an interrupted up, an endpoint deleted by hand)",
+		"s3:GetObject":                 "implied by s3:HeadObject, which ensureDelivery sends only to a bucket that was there before (a re-run of an interrupted up): a bucket up has just created holds nothing",
 	},
 	"scale": {
+		"ec2:DescribeInternetGateways":  "discovery describes the gateways only when no active default route proves the app's gateway attached (an interrupted up, a gateway detached by hand)",
+		"ec2:DescribeVpcEndpoints":      "discovery describes the endpoints only when the route tables do not prove the S3 endpoint (an interrupted up, an endpoint deleted by hand)",
+		"sts:GetCallerIdentity":         "a run's lease read is its preflight; STS is asked for the account only while the app has no VPC (a half-made app: a bucket or role left without a network)",
+		"ec2:DescribeLaunchTemplates":   "findLaunchTemplate looks the template up by name only when discovery (which reads it by name too) found none: a vertical scale at a group whose template was deleted by hand",
 		"iam:GetRole":                   "discovery finds the instance role in the instance profile; it asks for the role only when the profile does not hold it (removed by hand, or an interrupted up)",
 		"iam:PutRolePolicy":             "ensureDelivery puts the role's policies only when the profile does not hold the role (wtt adds it there last, after them): an interrupted up, or a role removed by hand",
 		"iam:AttachRolePolicy":          "as iam:PutRolePolicy",
@@ -142,9 +162,6 @@ var notExercised = map[string]map[string]string{
 		"s3:PutBucketPublicAccessBlock": "as s3:CreateBucket",
 		"s3:PutBucketTagging":           "as s3:CreateBucket",
 		"route53:GetChange":             routeChangePoll,
-	},
-	"up": {
-		"s3:GetObject": "implied by s3:HeadObject, which ensureDelivery sends only to a bucket that was there before (a re-run of an interrupted up): a bucket up has just created holds nothing",
 	},
 }
 

@@ -873,5 +873,24 @@ class TestElasticIpReassociation(EmulatorTestCase):
         self.assertEqual(address["InstanceId"], b)
 
 
+class TestRouteBlackhole(EmulatorTestCase):
+    def test_route_to_a_detached_gateway_is_a_blackhole(self) -> None:
+        vpc = self.ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        igw = self.ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+        self.ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
+        rtb = self.ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+        self.ec2.create_route(RouteTableId=rtb, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw)
+
+        def default_route() -> dict:
+            table = self.ec2.describe_route_tables(RouteTableIds=[rtb])["RouteTables"][0]
+            return next(r for r in table["Routes"] if r.get("DestinationCidrBlock") == "0.0.0.0/0")
+
+        self.assertEqual(default_route()["State"], "active")
+        self.ec2.detach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
+        self.assertEqual(default_route()["State"], "blackhole")
+        self.ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
+        self.assertEqual(default_route()["State"], "active")
+
+
 if __name__ == "__main__":
     unittest.main()

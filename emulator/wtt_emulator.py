@@ -26,7 +26,7 @@ import sys
 import uuid
 from collections import Counter
 from datetime import timedelta
-from typing import Any
+from typing import Any, Callable
 
 # AWS-managed IAM policies (AmazonSSMManagedInstanceCore, which wtt attaches
 # to the instance role for Session Manager access) exist in every account;
@@ -72,6 +72,7 @@ ADDITIONS: tuple[tuple[str, str], ...] = (
     ("autoscaling:CancelInstanceRefresh", "add_cancel_instance_refresh"),
     ("iam:RemoveRoleFromInstanceProfile NoSuchEntity when the role is not in the profile", "add_remove_role_not_in_profile"),
     ("ec2:AssociateAddress reassociation takes the address from the instance that had it", "add_eip_reassociation"),
+    ("ec2:DescribeRouteTables a route to a detached internet gateway is a blackhole", "add_route_blackhole"),
 )
 
 # ===========================================================================
@@ -1237,6 +1238,24 @@ def add_eip_reassociation() -> None:
     ElasticAddressBackend.associate_address = associate_address  # type: ignore[method-assign]
 
 
+def add_route_blackhole() -> None:
+    """A route to an internet gateway that is no longer attached to the
+    route table's VPC (detached, or deleted after detaching) is described
+    with State blackhole, as on AWS. moto described every route as active,
+    and wtt takes an active default route as proof that its gateway is
+    attached (pkg/observe, provenByRoutes)."""
+    from moto.ec2.models.internet_gateways import InternetGateway
+    from moto.ec2.models.route_tables import Route
+
+    def state(self: Any) -> str:
+        gw = self.gateway
+        if isinstance(gw, InternetGateway) and (gw.vpc is None or gw.vpc.id != self.route_table.vpc_id):
+            return "blackhole"
+        return "active"
+
+    Route.state = property(state)  # type: ignore[method-assign,assignment]
+
+
 # ===========================================================================
 # Server
 # ===========================================================================
@@ -1276,6 +1295,13 @@ def _stop(signum: int, frame: Any) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    prepare()
+    return serve(args)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The launcher's options, checked; a bad one exits 2 with the fix."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=5000, help="port to bind (0: any free port)")
@@ -1294,19 +1320,44 @@ def main(argv: list[str] | None = None) -> int:
             "build it with `make build`, point --server-binary (or WTT_SERVER_BINARY) at it, "
             "or turn the data plane off with --no-dataplane (or WTT_DATAPLANE=0)"
         )
+    return args
 
-    count = install_additions()
+
+def prepare() -> Any:
+    """What every emulator needs whatever its options: the additions, the
+    cheap reset and moto's server application (no backend yet, no thread, no
+    socket). emulator/forkserver.py calls it once and forks an emulator per
+    test from the result; main() calls it for the one emulator it runs."""
+    # moto builds a boto3 client to route the first request of each REST
+    # service (Route 53, S3); without credentials in the environment,
+    # botocore then asks the EC2 instance metadata service for some, on
+    # 169.254.169.254: a network round trip, or a timeout, out of a process
+    # that only serves loopback.
+    os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
+    install_additions()
     reset_without_rebuilding()
 
+    import werkzeug.serving  # noqa: F401  (serve() needs it; imported here so a fork inherits it)
+
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    return DomainDispatcherApplication(create_backend_app)
+
+
+def serve(args: argparse.Namespace, app: Any = None,
+          on_listening: Callable[[int], None] | None = None) -> int:
+    """Serve the AWS APIs (and the data plane if args.dataplane) on
+    args.host:args.port until SIGTERM or SIGINT. app is what prepare()
+    returned (built now if None); on_listening gets the bound port once the
+    server, and the data plane's DNS on the same port, are listening."""
     import logging
 
     from werkzeug.serving import make_server
 
-    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-
+    if app is None:
+        app = prepare()
     if args.quiet:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    app = DomainDispatcherApplication(create_backend_app)
     plane = None
     if args.dataplane:
         import threading
@@ -1339,7 +1390,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     print(
-        f"wtt emulator (moto {moto.__version__} + {count} additions) "
+        f"wtt emulator (moto {moto.__version__} + {len(ADDITIONS)} additions) "
         f"listening on http://{args.host}:{port}",
         file=sys.stderr,
         flush=True,
@@ -1354,6 +1405,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     else:
         print("wtt emulator: data plane off (control plane only)", file=sys.stderr, flush=True)
+    if on_listening is not None:
+        on_listening(port)
     try:
         server.serve_forever()
     except (SystemExit, KeyboardInterrupt):

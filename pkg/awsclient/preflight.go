@@ -25,8 +25,8 @@ import (
 // and the command that fixes it, instead of the same SDK error once per
 // describe call after every retry.
 func Preflight(ctx context.Context, c *Clients, o Options) error {
-	if _, err := c.Config.Credentials.Retrieve(ctx); err != nil {
-		return credentialsError(err, o)
+	if err := CheckCredentials(ctx, c, o); err != nil {
+		return err
 	}
 	// A dial that fails is not worth the full retry budget here: the
 	// endpoint is down or the region does not exist, and ten backed-off
@@ -34,16 +34,41 @@ func Preflight(ctx context.Context, c *Clients, o Options) error {
 	ctx, cancel := context.WithTimeout(ctx, preflightTimeout)
 	defer cancel()
 	id, err := c.STS.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{}, func(so *sts.Options) {
-		if r, ok := so.Retryer.(aws.RetryerV2); ok {
-			so.Retryer = noRetryUnreachable{r}
-		}
+		so.Retryer = FailFast(so.Retryer)
 	})
 	if err != nil {
-		return endpointError(err, c, o)
+		if perr := Unreachable(err, c, o, "sts"); perr != nil {
+			return perr
+		}
+		return fmt.Errorf("checking AWS credentials (sts:GetCallerIdentity): %w", err)
 	}
 	c.Identity = id
 	return nil
 }
+
+// CheckCredentials is the half of the preflight that makes no call: the
+// credentials resolve. A mutating command checks the other half (AWS
+// answers and accepts them) with its first request, the lease read, instead
+// of an extra sts:GetCallerIdentity: see Unreachable.
+func CheckCredentials(ctx context.Context, c *Clients, o Options) error {
+	if _, err := c.Config.Credentials.Retrieve(ctx); err != nil {
+		return credentialsError(err, o)
+	}
+	return nil
+}
+
+// FailFast wraps a client's retryer for a preflight request: a dial that
+// fails or a host that does not resolve is said at once, not after the
+// whole retry budget.
+func FailFast(r aws.Retryer) aws.Retryer {
+	if r2, ok := r.(aws.RetryerV2); ok {
+		return noRetryUnreachable{r2}
+	}
+	return r
+}
+
+// PreflightTimeout bounds a preflight request (see FailFast).
+func PreflightTimeout() time.Duration { return preflightTimeout }
 
 // preflightTimeout bounds the wait for an endpoint that accepts the
 // connection but never answers.
@@ -108,12 +133,15 @@ func credentialsFile() string {
 	return "~/.aws/credentials"
 }
 
-// endpointError explains a GetCallerIdentity that failed: the endpoint
-// did not answer, its host does not exist (on AWS: the region does not),
-// or AWS refused the credentials.
-func endpointError(err error, c *Clients, o Options) error {
+// Unreachable explains a preflight request to service (its endpoint
+// prefix: "sts", "ssm") that failed because AWS could not be reached or
+// refused the credentials: the endpoint did not answer, its host does not
+// exist (on AWS: the region does not), or the credentials are bad or
+// expired. It returns nil for any other error, which is the request's own
+// answer for its caller to judge.
+func Unreachable(err error, c *Clients, o Options, service string) error {
 	region := c.Config.Region
-	endpoint, from := endpointOf(c, o)
+	endpoint, from := endpointOf(c, o, service)
 	var dns *net.DNSError
 	if errors.As(err, &dns) {
 		if from == "" && !slices.Contains(knownRegions, region) {
@@ -134,7 +162,7 @@ func endpointError(err error, c *Clients, o Options) error {
 		if from != "" {
 			return preflightf("the AWS endpoint %s (from %s) %s; start it (`make emulator` for the local one) or unset %s to use AWS", endpoint, from, why, from)
 		}
-		return preflightf("AWS STS in %s (%s) %s; check your network or proxy (HTTPS_PROXY), then try again", region, endpoint, why)
+		return preflightf("AWS %s in %s (%s) %s; check your network or proxy (HTTPS_PROXY), then try again", strings.ToUpper(service), region, endpoint, why)
 	}
 	var ae smithy.APIError
 	if errors.As(err, &ae) {
@@ -145,23 +173,24 @@ func endpointError(err error, c *Clients, o Options) error {
 			return preflightf("the AWS credentials from %s have expired (%s); get fresh ones (`%s`, or a new session token) and try again", credsSource(c), ae.ErrorCode(), loginHint(o))
 		}
 	}
-	return fmt.Errorf("checking AWS credentials (sts:GetCallerIdentity): %w", err)
+	return nil
 }
 
 // endpointOf returns the endpoint calls go to and, when the user chose it,
 // where they said so.
-func endpointOf(c *Clients, o Options) (endpoint, from string) {
+func endpointOf(c *Clients, o Options, service string) (endpoint, from string) {
+	serviceVar := "AWS_ENDPOINT_URL_" + strings.ToUpper(service)
 	switch {
 	case o.EndpointURL != "":
 		return o.EndpointURL, "--endpoint-url"
-	case os.Getenv("AWS_ENDPOINT_URL_STS") != "":
-		return os.Getenv("AWS_ENDPOINT_URL_STS"), "AWS_ENDPOINT_URL_STS"
+	case os.Getenv(serviceVar) != "":
+		return os.Getenv(serviceVar), serviceVar
 	case os.Getenv("AWS_ENDPOINT_URL") != "":
 		return os.Getenv("AWS_ENDPOINT_URL"), "AWS_ENDPOINT_URL"
 	case c.Config.BaseEndpoint != nil:
 		return *c.Config.BaseEndpoint, "endpoint_url in profile " + strconvQuote(profileName(o))
 	}
-	return "https://sts." + c.Config.Region + ".amazonaws.com", ""
+	return "https://" + service + "." + c.Config.Region + ".amazonaws.com", ""
 }
 
 func strconvQuote(s string) string { return fmt.Sprintf("%q", s) }

@@ -61,6 +61,12 @@ type applyRequest struct {
 	// ReadEverything: observe every kind of resource, even those the
 	// app's stage rules out (down: whatever a crash left must go).
 	ReadEverything bool
+	// Adopt: kinds to observe even where the app's stage rules them out
+	// (a part of what ReadEverything reads).
+	Adopt observe.Kind
+	// Sweep: describe even what the route tables prove, and read the
+	// delivery before planning (down deletes strays and the bucket).
+	Sweep bool
 	// Validate runs before AWS is touched at all (flag checks).
 	Validate func() error
 	// PreCheck runs after observing, before planning: checks that need AWS
@@ -90,7 +96,13 @@ func (f *Factory) apply(cmd *cobra.Command, req applyRequest) error {
 	ctx, cancel := context.WithTimeout(cmd.Context(), f.G.Timeout)
 	defer cancel()
 
-	c, err := f.Clients(ctx)
+	// A dry run's first request is the preflight's; a run's is the lease
+	// read, which stands in for it (clientsForLeaseRead).
+	clients := f.Clients
+	if req.DryRun == DryRunNone {
+		clients = f.clientsForLeaseRead
+	}
+	c, err := clients(ctx)
 	if err != nil {
 		return err
 	}
@@ -99,11 +111,22 @@ func (f *Factory) apply(cmd *cobra.Command, req applyRequest) error {
 		// Emulators answer at once; polling them every 5 s only slows tests.
 		e.Opts.PollInterval = 200 * time.Millisecond
 	}
+	e.Observer = observe.NewObserver(c, e.App)
 	if req.ReadEverything {
-		e.Observer = observe.NewObserver(c, e.App)
 		e.Observer.ReadEverything()
 	}
-	heldBefore := req.DryRun == DryRunNone && leaseHeldBefore(ctx, e)
+	e.Observer.Adopt(req.Adopt)
+	if req.Sweep {
+		e.Observer.Sweep()
+	} else {
+		e.Observer.Defer(observe.KindDelivery)
+	}
+	heldBefore := false
+	if req.DryRun == DryRunNone {
+		if heldBefore, err = f.readLeaseFirst(ctx, e); err != nil {
+			return err
+		}
+	}
 	if err := e.Refresh(ctx); err != nil {
 		return err
 	}
@@ -116,6 +139,7 @@ func (f *Factory) apply(cmd *cobra.Command, req applyRequest) error {
 	if err != nil {
 		return err
 	}
+	wantReads(e, p)
 	if req.DryRun == DryRunNone {
 		// A missing time server build is bad input: found here, before
 		// the plan is confirmed and anything changes.
@@ -185,6 +209,7 @@ func (f *Factory) apply(cmd *cobra.Command, req applyRequest) error {
 			return err
 		}
 		p = fresh
+		wantReads(e, p)
 		if p.Empty() {
 			return after(f.printResult(ctx, e, p, true))
 		}
@@ -305,6 +330,8 @@ type result struct {
 }
 
 func (f *Factory) printResult(ctx context.Context, e *ladder.Env, p *plan.Plan, ok bool, report ...*probe.Report) error {
+	// The stage is all that is left to print: no deferred kind is needed.
+	e.Observer.Want(0)
 	if err := e.Refresh(ctx); err != nil {
 		return err
 	}

@@ -32,6 +32,7 @@ says so. Needs --yes when not on a terminal.`,
 				Probe:          pf,
 				Build:          func(s *observe.State) (*plan.Plan, error) { return ladder.Down(s), nil },
 				ReadEverything: true,
+				Sweep:          true,
 			})
 		},
 	}

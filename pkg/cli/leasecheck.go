@@ -8,6 +8,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/smithy-go"
 
+	"github.com/whatsthetime/wtt/pkg/awsclient"
 	"github.com/whatsthetime/wtt/pkg/ladder"
 	"github.com/whatsthetime/wtt/pkg/observe"
 )
@@ -20,12 +21,45 @@ import (
 // waiting for a holder or breaking a stale one. Otherwise everything is
 // read again and the plan made anew.
 
-// leaseHeldBefore reads the lease before the first observation. Any answer
-// but "absent" (held, unreadable, an error) counts as held.
-func leaseHeldBefore(ctx context.Context, e *ladder.Env) bool {
-	_, err := e.C.SSM.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(e.N.LeaseParameter())})
+// clientsForLeaseRead loads the clients for a command whose first request
+// is the lease read (readLeaseFirst): the preflight's call-free half runs
+// here, and the lease read stands in for its sts:GetCallerIdentity, saying
+// as it would when AWS cannot be reached or refuses the credentials. One
+// request fewer per mutating command; the account, which STS would have
+// named, is the VPC's owner (STS is asked only when there is no VPC yet).
+func (f *Factory) clientsForLeaseRead(ctx context.Context) (*awsclient.Clients, error) {
+	if f.clients != nil {
+		return f.clients, nil
+	}
+	o := f.awsOptions()
+	c, err := awsclient.Load(ctx, o)
+	if err != nil {
+		return nil, awsConfigError(err)
+	}
+	if err := awsclient.CheckCredentials(ctx, c, o); err != nil {
+		return nil, err
+	}
+	f.clients = c
+	return c, nil
+}
+
+// readLeaseFirst reads the lease before the first observation, as the
+// command's first request. Any answer but "absent" (held, unreadable,
+// another error) counts as held; a failure to reach AWS at all is the
+// preflight's one-line error (exit 1).
+func (f *Factory) readLeaseFirst(ctx context.Context, e *ladder.Env) (bool, error) {
+	rctx, cancel := context.WithTimeout(ctx, awsclient.PreflightTimeout())
+	defer cancel()
+	_, err := e.C.SSM.GetParameter(rctx, &ssm.GetParameterInput{Name: aws.String(e.N.LeaseParameter())}, func(so *ssm.Options) {
+		so.Retryer = awsclient.FailFast(so.Retryer)
+	})
+	if err != nil {
+		if perr := awsclient.Unreachable(err, e.C, f.awsOptions(), "ssm"); perr != nil {
+			return true, perr
+		}
+	}
 	var ae smithy.APIError
-	return !(errors.As(err, &ae) && ae.ErrorCode() == "ParameterNotFound")
+	return !(errors.As(err, &ae) && ae.ErrorCode() == "ParameterNotFound"), nil
 }
 
 // leaseCalls counts the lease's calls, to tell a lease taken at the first

@@ -117,8 +117,11 @@ func (f *Factory) runMigrate(cmd *cobra.Command, lf *ladderFlags, to string, det
 		Probe:        pf,
 		// The alb rung and those after it adopt and repair whatever
 		// load balancing or group resources are there, however they came
-		// to be: they see them all.
-		ReadEverything: target.Index() >= stage.ALB.Index(),
+		// to be: they see them all. The alb rung makes no launch template
+		// or group, so a migration that stops there sees the load balancer
+		// and target group only (two describes fewer).
+		ReadEverything: target.Index() >= stage.ASG.Index(),
+		Adopt:          albAdopts(target),
 		PreCheck:       allChecks(instanceTypeCheck(lf.o.InstanceType), amiCheck(lf.o.AMI), dnsPreviewCheck(target, lf.o.DNSName), eipQuotaCheck(target), reservedOfferingCheck(target, &lf.o)),
 		Build: func(s *observe.State) (*plan.Plan, error) {
 			return ladder.Migrate(s, target, lf.o)
@@ -147,4 +150,14 @@ func eipQuotaCheck(target stage.Stage) func(ctx context.Context, e *ladder.Env) 
 		}
 		return e.CheckEIPQuota(ctx, ladder.EIPsNeeded(e.State))
 	}
+}
+
+// albAdopts is what a migration to target adopts while the app has none of
+// the alb rung's security groups: the load balancer and the target group
+// when the alb rung is the last it runs.
+func albAdopts(target stage.Stage) observe.Kind {
+	if target == stage.ALB {
+		return observe.KindBalancer | observe.KindTargetGroup | observe.KindTargets
+	}
+	return 0
 }

@@ -59,10 +59,7 @@ func (f *Factory) Clients(ctx context.Context) (*awsclient.Clients, error) {
 	if f.clients != nil {
 		return f.clients, nil
 	}
-	o := awsclient.Options{Region: f.G.Region, Profile: f.G.Profile, EndpointURL: f.G.EndpointURL}
-	if f.G.Debug {
-		o.Debug = f.IO.ErrOut
-	}
+	o := f.awsOptions()
 	c, err := awsclient.Load(ctx, o)
 	if err != nil {
 		return nil, awsConfigError(err)
@@ -72,6 +69,14 @@ func (f *Factory) Clients(ctx context.Context) (*awsclient.Clients, error) {
 	}
 	f.clients = c
 	return c, nil
+}
+
+func (f *Factory) awsOptions() awsclient.Options {
+	o := awsclient.Options{Region: f.G.Region, Profile: f.G.Profile, EndpointURL: f.G.EndpointURL}
+	if f.G.Debug {
+		o.Debug = f.IO.ErrOut
+	}
+	return o
 }
 
 // Main runs wtt with the process's arguments and returns the exit code.

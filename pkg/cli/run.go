@@ -175,7 +175,11 @@ func applyMigrateSpec(o *ladder.Options, m *runbook.MigrateSpec, set map[string]
 func (f *Factory) runRunbook(cmd *cobra.Command, ops []runbookOp, dr DryRun, pf *probeFlags) error {
 	ctx, cancel := context.WithTimeout(cmd.Context(), f.G.Timeout)
 	defer cancel()
-	c, err := f.Clients(ctx)
+	clients := f.Clients
+	if dr == DryRunNone {
+		clients = f.clientsForLeaseRead // the lease read is the preflight
+	}
+	c, err := clients(ctx)
 	if err != nil {
 		return err
 	}
@@ -186,7 +190,12 @@ func (f *Factory) runRunbook(cmd *cobra.Command, ops []runbookOp, dr DryRun, pf 
 	// A runbook may take any rung: it sees everything there is.
 	e.Observer = observe.NewObserver(c, e.App)
 	e.Observer.ReadEverything()
-	heldBefore := dr == DryRunNone && leaseHeldBefore(ctx, e)
+	heldBefore := false
+	if dr == DryRunNone {
+		if heldBefore, err = f.readLeaseFirst(ctx, e); err != nil {
+			return err
+		}
+	}
 	if err := e.Refresh(ctx); err != nil {
 		return err
 	}

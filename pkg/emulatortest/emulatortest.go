@@ -17,6 +17,16 @@
 //	emu.DNSAddr()                      // "127.0.0.1:<port>", the Route 53 resolver
 //	emu.KillAZ(t, "us-east-1a")        // chaos: that AZ's time servers die, the API is not told
 //
+// On Linux, emulators are forked from one Python process per test binary,
+// the fork server (emulator/forkserver.py), which imports moto, installs the
+// additions and creates the backends wtt uses once: an emulator then costs
+// about 0.1 s of CPU instead of 3 to 5 (BenchmarkStart prints both). Each
+// child is an emulator of its own (own port, bound by itself; own state;
+// its own data plane), stopped like a plain one, and ends with the test
+// binary. Elsewhere, or with WTT_EMULATOR_FORKSERVER=0, or if the fork
+// server cannot start (Start logs why), each emulator is its own python3
+// emulator/wtt_emulator.py.
+//
 // When the environment variable WTT_E2E_ENDPOINT is set (for example to a
 // LocalStack endpoint), Start starts nothing and every helper points at that
 // URL instead; Reset then only logs.
@@ -66,8 +76,7 @@ type Emulator struct {
 	url      string
 	external bool
 
-	cmd       *exec.Cmd
-	done      chan struct{} // closed when the process has exited and been reaped
+	proc      process
 	log       *tailBuffer
 	logged    bool
 	dataPlane bool
@@ -82,6 +91,7 @@ type options struct {
 	dataPlane     bool
 	dataPlaneArgs []string
 	serverBinary  string
+	plain         bool // never from the fork server (the benchmark's baseline)
 }
 
 // WithDataPlane turns the emulator's data plane on: every running instance
@@ -104,13 +114,27 @@ func WithServerBinary(path string) Option {
 	return func(o *options) { o.serverBinary = path }
 }
 
-// Start launches emulator/wtt_emulator.py from the repository root (found by
-// walking up from the working directory to go.mod) on a free loopback port,
-// waits until it answers (at most 90 s: importing moto is slow on a loaded machine) and registers a cleanup that stops it:
-// SIGTERM to its process group, SIGKILL after 5 s. If the test failed, the
-// tail of the emulator's output is logged. An emulator without the data
-// plane runs at a lower CPU priority (nice 10): when suites run side by
-// side, the data plane's answers, which probes time, come first.
+// ForkServerEnv names the environment variable that, set to 0, makes every
+// Start launch its own python3 emulator/wtt_emulator.py instead of forking
+// one from the test binary's fork server.
+const ForkServerEnv = "WTT_EMULATOR_FORKSERVER"
+
+// Start launches an emulator on a loopback port, waits until it answers (at
+// most 90 s: importing moto is slow on a loaded machine) and registers a
+// cleanup that stops it: SIGTERM to its process group, SIGKILL after 5 s.
+// If the test failed, the tail of the emulator's output is logged.
+//
+// On Linux the emulator is forked from the test binary's fork server
+// (emulator/forkserver.py, started by the first Start, which has imported
+// moto and created the backends once); it binds port 0 and reports the port
+// it got. Where that is not possible (another OS, the fork server failed to
+// start, WTT_EMULATOR_FORKSERVER=0), Start runs python3
+// emulator/wtt_emulator.py from the repository root (found by walking up
+// from the working directory to go.mod) on a free port, and logs why.
+//
+// An emulator without the data plane runs at a lower CPU priority (nice 10):
+// when suites run side by side, the data plane's answers, which probes time,
+// come first.
 func Start(tb testing.TB, opts ...Option) *Emulator {
 	tb.Helper()
 	var o options
@@ -136,7 +160,7 @@ func Start(tb testing.TB, opts ...Option) *Emulator {
 	if _, err := exec.LookPath(python); err != nil {
 		tb.Fatalf("emulatortest: no Python interpreter (%s): %v", python, err)
 	}
-	args := []string{script, "--host", "127.0.0.1"}
+	args := []string{"--host", "127.0.0.1"}
 	if o.dataPlane {
 		binary, err := serverBinary(tb, root, o.serverBinary)
 		if err != nil {
@@ -148,39 +172,55 @@ func Start(tb testing.TB, opts ...Option) *Emulator {
 		args = append(args, "--no-dataplane")
 	}
 
-	// The port is free when picked; another process could take it before
-	// the emulator binds it, so a launch that dies early is retried.
+	// A launch that dies early is retried: with a free port picked here,
+	// another process may take it before the emulator binds it; with the
+	// data plane, its DNS server needs the same number on UDP.
 	var lastErr error
+	forked := !o.plain && os.Getenv(ForkServerEnv) != "0"
 	for attempt := 0; attempt < 3; attempt++ {
-		port, err := freePort()
-		if err != nil {
-			tb.Fatalf("emulatortest: %v", err)
+		e := &Emulator{log: &tailBuffer{max: logTailBytes}, dataPlane: o.dataPlane, started: time.Now()}
+		var port int
+		if forked {
+			var fs *forkServer
+			var proc process
+			fs, err = forkServerFor(tb, python, root)
+			if err == nil {
+				e.started = time.Now() // its own lifetime, not the fork server's start
+				proc, port, err = fs.startEmulator(append(args, "--port", "0"), !o.dataPlane, e.log)
+			}
+			if proc == nil {
+				tb.Logf("emulatortest: fork server unavailable, starting %s %s instead: %v", python, script, err)
+				forked = false
+				attempt--
+				continue
+			}
+			e.proc = proc
+		} else {
+			port, err = freePort()
+			if err != nil {
+				tb.Fatalf("emulatortest: %v", err)
+			}
+			cmd := exec.Command(python, append(append([]string{script}, args...), "--port", strconv.Itoa(port))...)
+			cmd.Dir = root
+			cmd.Stdout = e.log
+			cmd.Stderr = e.log
+			proc, startErr := startExec(cmd)
+			if startErr != nil {
+				tb.Fatalf("emulatortest: start %s: %v", script, startErr)
+			}
+			if !o.dataPlane {
+				yieldCPU(proc.pid())
+			}
+			e.proc = proc
 		}
-		e := &Emulator{
-			url:       "http://127.0.0.1:" + strconv.Itoa(port),
-			done:      make(chan struct{}),
-			log:       &tailBuffer{max: logTailBytes},
-			dataPlane: o.dataPlane,
-			started:   time.Now(),
-		}
-		e.cmd = exec.Command(python, append(args, "--port", strconv.Itoa(port))...)
-		e.cmd.Dir = root
-		e.cmd.Stdout = e.log
-		e.cmd.Stderr = e.log
-		setProcessGroup(e.cmd)
-		if err := e.cmd.Start(); err != nil {
-			tb.Fatalf("emulatortest: start %s: %v", script, err)
-		}
-		if !o.dataPlane {
-			yieldCPU(e.cmd.Process.Pid)
-		}
-		go func() {
-			_ = e.cmd.Wait()
-			close(e.done)
-		}()
 		tb.Cleanup(func() { e.stop(tb) })
-
-		if err := e.waitReady(readyTimeout); err != nil {
+		e.url = "http://127.0.0.1:" + strconv.Itoa(port)
+		if err == nil {
+			err = e.waitReady(readyTimeout)
+		} else {
+			err = fmt.Errorf("%w; output:\n%s", err, e.log.String())
+		}
+		if err != nil {
 			lastErr = err
 			e.logged = true // the error carries the output
 			e.stop(tb)
@@ -202,14 +242,18 @@ func (e *Emulator) waitReady(timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		select {
-		case <-e.done:
-			return fmt.Errorf("%w: %s; output:\n%s", errExited, e.cmd.ProcessState, e.log.String())
+		case <-e.proc.exited():
+			return fmt.Errorf("%w: %s; output:\n%s", errExited, e.proc.exitStatus(), e.log.String())
 		default:
 		}
+		// Only an answer after our emulator said it listens on the URL is
+		// ours: with a port picked free and then released, another
+		// process may have bound it first and be the one answering.
+		ours := strings.Contains(e.log.String(), "listening on "+e.url)
 		resp, err := client.Get(e.url + "/moto-api/")
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode < 500 {
+			if resp.StatusCode < 500 && ours {
 				return nil
 			}
 		}
@@ -217,33 +261,35 @@ func (e *Emulator) waitReady(timeout time.Duration) error {
 			return fmt.Errorf("no answer from %s within %s (last error: %v); output:\n%s",
 				e.url, timeout, err, e.log.String())
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
 // stop ends the emulator's process group (idempotent).
 func (e *Emulator) stop(tb testing.TB) {
-	if e.cmd == nil || e.cmd.Process == nil {
+	if e.proc == nil || e.proc.pid() == 0 {
 		return
 	}
 	select {
-	case <-e.done:
+	case <-e.proc.exited():
 	default:
-		signalGroup(e.cmd, false)
+		e.proc.signal(false)
 		select {
-		case <-e.done:
+		case <-e.proc.exited():
 		case <-time.After(stopGrace):
-			signalGroup(e.cmd, true)
-			<-e.done
+			e.proc.signal(true)
+			<-e.proc.exited()
 		}
 	}
 	// The emulator's CPU against its lifetime says whether a suite is bound
-	// by it (near 100%) or mostly waits (go test -v shows it).
-	if st := e.cmd.ProcessState; st != nil && !e.cpuLogged {
+	// by it (near 100%) or mostly waits (go test -v shows it). A forked
+	// emulator's CPU is its own since the fork: the fork server's import and
+	// warm-up are logged once, by the Start that started it.
+	if !e.cpuLogged {
 		e.cpuLogged = true
-		cpu, wall := st.UserTime()+st.SystemTime(), time.Since(e.started)
-		tb.Logf("emulatortest: emulator used %.1f s of CPU in %.1f s (%.0f%%)",
-			cpu.Seconds(), wall.Seconds(), 100*cpu.Seconds()/wall.Seconds())
+		cpu, wall := e.proc.cpu(), time.Since(e.started)
+		tb.Logf("emulatortest: emulator used %.1f s of CPU in %.1f s (%.0f%%; %s)",
+			cpu.Seconds(), wall.Seconds(), 100*cpu.Seconds()/wall.Seconds(), e.proc.how())
 	}
 	if tb.Failed() && !e.logged && e.log.String() != "" {
 		e.logged = true
@@ -259,10 +305,10 @@ func (e *Emulator) External() bool { return e.external }
 
 // PID is the emulator's process id, or 0 for an external endpoint.
 func (e *Emulator) PID() int {
-	if e.cmd == nil || e.cmd.Process == nil {
+	if e.proc == nil {
 		return 0
 	}
-	return e.cmd.Process.Pid
+	return e.proc.pid()
 }
 
 // Reset empties every moto backend (POST /moto-api/reset). For an external

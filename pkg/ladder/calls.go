@@ -46,7 +46,7 @@ func CallsFor(command string) ([]string, error) {
 		// The read-only views observe exactly as status does.
 		calls = observe.Calls
 	case "plan":
-		calls = joinCalls(observe.Calls, migratePreChecks())
+		calls = joinCalls(observe.CallsWithoutDelivery(), migratePreChecks())
 	case "up":
 		calls = joinCalls(observe.Calls, instanceTypeCheckCalls, amiCheckCalls, upStepCalls())
 	case "migrate":

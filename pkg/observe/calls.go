@@ -1,5 +1,7 @@
 package observe
 
+import "slices"
+
 // Calls are the AWS actions Discover makes, named as recorded by
 // awsclient.Action (service prefix and SDK operation): the read half of
 // every command's IAM policy. TestCallsCoverDiscover keeps the list in step
@@ -14,7 +16,6 @@ var Calls = []string{
 	"ec2:DescribeSecurityGroups",
 	"ec2:DescribeInstances",
 	"ec2:DescribeAddresses",
-	"ec2:DescribeLaunchTemplates",
 	"ec2:DescribeLaunchTemplateVersions",
 	// discoverELB
 	"elasticloadbalancing:DescribeLoadBalancers",
@@ -34,4 +35,21 @@ var Calls = []string{
 	"route53:ListResourceRecordSets",
 	// discoverReserved
 	"ec2:DescribeReservedInstances",
+}
+
+// DeliveryCalls are the reads of KindDelivery. A mutating command defers
+// them until a step of its plan launches instances (Observer.Defer), so a
+// dry run (`plan`) never makes them.
+var DeliveryCalls = []string{"s3:HeadBucket", "iam:GetRole", "iam:GetInstanceProfile"}
+
+// CallsWithoutDelivery is Calls less DeliveryCalls: what a dry run's
+// observation may call.
+func CallsWithoutDelivery() []string {
+	var out []string
+	for _, c := range Calls {
+		if !slices.Contains(DeliveryCalls, c) {
+			out = append(out, c)
+		}
+	}
+	return out
 }

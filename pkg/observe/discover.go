@@ -35,10 +35,11 @@ func Discover(ctx context.Context, c *awsclient.Clients, app string) (*State, er
 
 // read fills the fields of s that the kinds in k own. Kinds that depend on
 // others (DNS on the VPC's tags, reservations on the group's type, the
-// load balancing and group kinds on the security groups when gate is on)
+// load balancing and group kinds in gated on the security groups)
 // are read after them; the rest run side by side, each writing only its
-// own fields.
-func read(ctx context.Context, c *awsclient.Clients, s *State, k Kind, zones map[string]zone, gate bool) error {
+// own fields. With infer, the route tables stand in for the gateway and
+// endpoint describes when they prove what is there (discoverNetwork).
+func read(ctx context.Context, c *awsclient.Clients, s *State, k Kind, zones map[string]zone, gated Kind, infer bool) error {
 	n := names.For(s.App)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -66,7 +67,7 @@ func read(ctx context.Context, c *awsclient.Clients, s *State, k Kind, zones map
 	if k&KindNetwork == 0 || s.Account != "" {
 		owned("")
 	}
-	run(KindNetwork, func() error { defer owned(""); return discoverNetworks(ctx, c, s, owned) })
+	run(KindNetwork, func() error { defer owned(""); return discoverNetworks(ctx, c, s, owned, infer) })
 	if k&KindVPCTags != 0 && k&KindNetwork == 0 {
 		run(KindVPCTags, func() error { return discoverVPCTags(ctx, c, s) })
 	}
@@ -101,17 +102,28 @@ func read(ctx context.Context, c *awsclient.Clients, s *State, k Kind, zones map
 	})
 	// Whether the alb rung ever began is known from the security groups:
 	// wait for them when they are being read.
-	if gate && k&kindsOfALB != 0 && k&(KindNetwork|KindSecurityGroups) != 0 {
+	if k&gated != 0 && k&(KindNetwork|KindSecurityGroups) != 0 {
 		wg.Wait()
 		if err := errors.Join(errs...); err != nil {
 			return err
 		}
 	}
-	if gate && !albBegun(s) {
-		s.LoadBalancer, s.TargetGroup, s.LaunchTemplate, s.Group = nil, nil, nil, nil
-		k &^= kindsOfALB
+	if gated != 0 && !albBegun(s) {
+		if gated&KindBalancer != 0 {
+			s.LoadBalancer = nil
+		}
+		if gated&KindTargetGroup != 0 {
+			s.TargetGroup = nil
+		}
+		if gated&KindTemplate != 0 {
+			s.LaunchTemplate = nil
+		}
+		if gated&KindGroup != 0 {
+			s.Group = nil
+		}
+		k &^= gated
 	}
-	run(KindTemplate, func() error { s.LaunchTemplate = nil; return discoverLaunchTemplate(ctx, c, s) })
+	run(KindTemplate, func() error { s.LaunchTemplate = nil; return discoverLaunchTemplate(ctx, c, s, n) })
 	run(KindBalancer, func() error { s.LoadBalancer = nil; return discoverLoadBalancer(ctx, c, s, n) })
 	if k&KindTargetGroup != 0 {
 		run(KindTargetGroup, func() error { s.TargetGroup = nil; return discoverTargetGroup(ctx, c, s, n) })
@@ -126,6 +138,9 @@ func read(ctx context.Context, c *awsclient.Clients, s *State, k Kind, zones map
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		return err
+	}
+	if s.Account == "" {
+		s.Account = vpcOwner // known without delivery's read, which may be deferred
 	}
 	joinAddresses(s)
 	if k&KindDNS != 0 {
@@ -187,7 +202,10 @@ func tagMap(tags []ec2types.Tag) map[string]string {
 	return m
 }
 
-func discoverNetworks(ctx context.Context, c *awsclient.Clients, s *State, owner func(string)) error {
+// discoverNetworks reads the app's VPCs. With infer, what the route tables
+// prove (an attached gateway, the S3 endpoint) is not described again
+// (see discoverNetwork); `down` passes false and describes everything.
+func discoverNetworks(ctx context.Context, c *awsclient.Clients, s *State, owner func(string), infer bool) error {
 	s.Network, s.StrayNetworks = Network{}, nil
 	vpcs, err := c.EC2.DescribeVpcs(ctx, &ec2.DescribeVpcsInput{Filters: []ec2types.Filter{appFilter(s.App)}})
 	if err != nil {
@@ -207,7 +225,7 @@ func discoverNetworks(ctx context.Context, c *awsclient.Clients, s *State, owner
 		tmp.Network.VPCID = aws.ToString(v.VpcId)
 		tmp.Network.CIDR = aws.ToString(v.CidrBlock)
 		tmp.Network.Tags = tagMap(v.Tags)
-		if err := discoverNetwork(ctx, c, tmp); err != nil {
+		if err := discoverNetwork(ctx, c, tmp, infer); err != nil {
 			return err
 		}
 		networks = append(networks, tmp.Network)
@@ -281,7 +299,24 @@ func joinAddresses(s *State) {
 	}
 }
 
-func discoverNetwork(ctx context.Context, c *awsclient.Clients, s *State) error {
+// discoverNetwork reads one VPC's route tables, subnets, internet gateway,
+// S3 endpoint and security groups. With infer, the route tables stand in
+// for two describes when they can:
+//
+//   - An active default route to an internet gateway proves the gateway
+//     exists and is attached to this VPC: AWS refuses a route to a gateway
+//     that is not attached to the route table's VPC, and marks the route
+//     blackhole once the gateway is detached or deleted. Without such a
+//     route (a crash between creating the gateway and routing to it) the
+//     gateways are described, so an unattached one is found and reused.
+//   - A gateway endpoint puts a route to itself (vpce-...) in every route
+//     table it is associated with, and AWS takes the routes away with the
+//     endpoint. wtt associates its S3 endpoint with every one of its route
+//     tables, so the one vpce route in all of them is that endpoint;
+//     otherwise (none, or more than one) the endpoints are described. (The one case this would misread: the
+//     S3 endpoint gone and another operator's gateway endpoint, say
+//     DynamoDB's, added to every one of wtt's own route tables.)
+func discoverNetwork(ctx context.Context, c *awsclient.Clients, s *State, infer bool) error {
 	vpcFilter := []ec2types.Filter{{Name: aws.String("vpc-id"), Values: []string{s.Network.VPCID}}}
 	rts, err := c.EC2.DescribeRouteTables(ctx, &ec2.DescribeRouteTablesInput{Filters: vpcFilter})
 	if err != nil {
@@ -332,12 +367,66 @@ func discoverNetwork(ctx context.Context, c *awsclient.Clients, s *State) error 
 		}
 		return a.CIDR < b.CIDR
 	})
+	routedIGW, routedEndpoint := provenByRoutes(rts.RouteTables, s.App)
+	if infer && routedIGW != "" {
+		s.Network.IGWID, s.Network.IGWAttached = routedIGW, true
+	} else if err := discoverGateway(ctx, c, s); err != nil {
+		return err
+	}
+	if infer && routedEndpoint != "" {
+		s.Network.S3EndpointID = routedEndpoint
+	} else {
+		if err := discoverEndpoint(ctx, c, s); err != nil {
+			return err
+		}
+	}
+	return discoverSecurityGroups(ctx, c, s.App, &s.Network)
+}
+
+// provenByRoutes is what the app's route tables prove (discoverNetwork):
+// the internet gateway an active default route goes to, and the one
+// gateway endpoint every one of the app's tables routes to.
+func provenByRoutes(tables []ec2types.RouteTable, app string) (igw, endpoint string) {
+	endpointRoutes := map[string]int{} // vpce ID -> how many of the app's tables route to it
+	own := 0
+	for _, rt := range tables {
+		if tagMap(rt.Tags)[names.TagApp] != app {
+			continue
+		}
+		own++
+		seen := map[string]bool{}
+		for _, route := range rt.Routes {
+			gw := aws.ToString(route.GatewayId)
+			if strings.HasPrefix(gw, "igw-") && aws.ToString(route.DestinationCidrBlock) == "0.0.0.0/0" &&
+				route.State == ec2types.RouteStateActive {
+				igw = gw
+			}
+			if strings.HasPrefix(gw, "vpce-") && route.State != ec2types.RouteStateBlackhole && !seen[gw] {
+				seen[gw] = true
+				endpointRoutes[gw]++
+			}
+		}
+	}
+	var inAll []string
+	for id, n := range endpointRoutes {
+		if n == own {
+			inAll = append(inAll, id)
+		}
+	}
+	if len(inAll) == 1 {
+		endpoint = inAll[0]
+	}
+	return igw, endpoint
+}
+
+// discoverGateway finds the internet gateway attached to the VPC, else one
+// a crashed run created but never attached (found by its tag, so it is
+// reused, not duplicated).
+func discoverGateway(ctx context.Context, c *awsclient.Clients, s *State) error {
 	igws, err := c.EC2.DescribeInternetGateways(ctx, &ec2.DescribeInternetGatewaysInput{Filters: []ec2types.Filter{appFilter(s.App)}})
 	if err != nil {
 		return fmt.Errorf("describing internet gateways: %w", err)
 	}
-	// The gateway attached to this VPC, else one a crashed run created but
-	// never attached (found by its tag, so it is reused, not duplicated).
 	for _, g := range igws.InternetGateways {
 		for _, a := range g.Attachments {
 			if aws.ToString(a.VpcId) == s.Network.VPCID {
@@ -350,6 +439,12 @@ func discoverNetwork(ctx context.Context, c *awsclient.Clients, s *State) error 
 			s.Network.IGWID = aws.ToString(g.InternetGatewayId)
 		}
 	}
+	return nil
+}
+
+// discoverEndpoint finds the VPC's S3 gateway endpoint.
+func discoverEndpoint(ctx context.Context, c *awsclient.Clients, s *State) error {
+	vpcFilter := []ec2types.Filter{{Name: aws.String("vpc-id"), Values: []string{s.Network.VPCID}}}
 	eps, err := c.EC2.DescribeVpcEndpoints(ctx, &ec2.DescribeVpcEndpointsInput{Filters: vpcFilter})
 	if err != nil {
 		return fmt.Errorf("describing VPC endpoints: %w", err)
@@ -360,7 +455,7 @@ func discoverNetwork(ctx context.Context, c *awsclient.Clients, s *State) error 
 			s.Network.S3EndpointID = aws.ToString(ep.VpcEndpointId)
 		}
 	}
-	return discoverSecurityGroups(ctx, c, s.App, &s.Network)
+	return nil
 }
 
 // discoverSecurityGroups reads the groups of one VPC: the web, load
@@ -479,29 +574,38 @@ func instanceFrom(in ec2types.Instance) Instance {
 	return i
 }
 
-func discoverLaunchTemplate(ctx context.Context, c *awsclient.Clients, s *State) error {
-	lts, err := c.EC2.DescribeLaunchTemplates(ctx, &ec2.DescribeLaunchTemplatesInput{Filters: []ec2types.Filter{appFilter(s.App)}})
-	if err != nil {
-		return fmt.Errorf("describing launch templates: %w", err)
-	}
-	if len(lts.LaunchTemplates) == 0 {
+// discoverLaunchTemplate reads the app's launch template, by its name (AWS
+// keeps launch template names unique in a region), with its latest and
+// default versions in one call: the latest version's data is what the group
+// launches next, the two numbers say whether the default lags behind.
+func discoverLaunchTemplate(ctx context.Context, c *awsclient.Clients, s *State, n names.Names) error {
+	vs, err := c.EC2.DescribeLaunchTemplateVersions(ctx, &ec2.DescribeLaunchTemplateVersionsInput{
+		LaunchTemplateName: aws.String(n.LaunchTemplate()), Versions: []string{"$Latest", "$Default"},
+	})
+	if notFound(err, "InvalidLaunchTemplateName.NotFoundException", "InvalidLaunchTemplateId.NotFound") {
 		return nil
 	}
-	t := lts.LaunchTemplates[0]
-	lt := &LaunchTemplate{
-		ID:             aws.ToString(t.LaunchTemplateId),
-		Name:           aws.ToString(t.LaunchTemplateName),
-		LatestVersion:  aws.ToInt64(t.LatestVersionNumber),
-		DefaultVersion: aws.ToInt64(t.DefaultVersionNumber),
-	}
-	vs, err := c.EC2.DescribeLaunchTemplateVersions(ctx, &ec2.DescribeLaunchTemplateVersionsInput{
-		LaunchTemplateId: t.LaunchTemplateId, Versions: []string{"$Latest"},
-	})
 	if err != nil {
 		return fmt.Errorf("describing launch template versions: %w", err)
 	}
-	if len(vs.LaunchTemplateVersions) > 0 && vs.LaunchTemplateVersions[0].LaunchTemplateData != nil {
-		d := vs.LaunchTemplateVersions[0].LaunchTemplateData
+	if len(vs.LaunchTemplateVersions) == 0 {
+		return nil
+	}
+	var lt *LaunchTemplate
+	var latest ec2types.LaunchTemplateVersion
+	for _, v := range vs.LaunchTemplateVersions {
+		if lt == nil {
+			lt = &LaunchTemplate{ID: aws.ToString(v.LaunchTemplateId), Name: aws.ToString(v.LaunchTemplateName)}
+		}
+		num := aws.ToInt64(v.VersionNumber)
+		if num >= lt.LatestVersion {
+			lt.LatestVersion, latest = num, v
+		}
+		if aws.ToBool(v.DefaultVersion) {
+			lt.DefaultVersion = num
+		}
+	}
+	if d := latest.LaunchTemplateData; d != nil {
 		lt.InstanceType = string(d.InstanceType)
 		if d.MetadataOptions != nil {
 			lt.IMDSv2Required = d.MetadataOptions.HttpTokens == ec2types.LaunchTemplateHttpTokensStateRequired

@@ -63,10 +63,15 @@ type Observer struct {
 	mark  map[string]int // the recorder's counts when the last read ended
 	tags  int            // how many tag targets the recorder held then
 	zones map[string]zone
-	// everything turns off the skipping of kinds the stage rules out
-	// (kindsOfALB): `down` reads all there is, whatever order it was
-	// made or half-deleted in.
-	everything bool
+	// adopt are kinds read even where the stage rules them out
+	// (kindsOfALB): `down` reads all there is, whatever order it was made
+	// or half-deleted in; the alb rung adopts a load balancer and target
+	// group however they came to be.
+	adopt Kind
+	// sweep describes what the route tables would prove (Sweep).
+	sweep bool
+	// deferred kinds are read only while wanted (Defer, Want).
+	deferred, wanted Kind
 }
 
 // NewObserver starts an observation of app; nothing is read until Refresh.
@@ -76,7 +81,29 @@ func NewObserver(c *awsclient.Clients, app string) *Observer {
 
 // ReadEverything makes every full read describe every kind, even those the
 // app's security groups say cannot exist yet. `down` uses it.
-func (o *Observer) ReadEverything() { o.everything = true }
+func (o *Observer) ReadEverything() { o.adopt = kindsOfALB }
+
+// Adopt makes every full read describe the kinds in k (some of kindsOfALB)
+// even while the app's security groups say wtt cannot have made them: a
+// command that adopts them, whoever made them, must see them.
+func (o *Observer) Adopt(k Kind) { o.adopt |= k & kindsOfALB }
+
+// Sweep makes every read describe the internet gateways and the VPC
+// endpoints even when the route tables prove which ones are in use:
+// `down` must also find a stray one (a create retried after a lost answer)
+// that nothing routes to.
+func (o *Observer) Sweep() { o.sweep = true }
+
+// Defer leaves the kinds in k unread until Want asks for them. A mutating
+// command defers KindDelivery: the bucket and the instance role are what a
+// launch needs, and nothing in a stage, a plan or its cost depends on them,
+// so a command whose plan launches nothing never reads them. `status` and
+// `down` defer nothing.
+func (o *Observer) Defer(k Kind) { o.deferred |= k }
+
+// Want makes the next refreshes read the deferred kinds in k: once, then
+// again whenever a call makes them stale, until Want is called again.
+func (o *Observer) Want(k Kind) { o.wanted = k }
 
 // Invalidate makes the next Refresh read the kinds in k again.
 func (o *Observer) Invalidate(k Kind) { o.stale |= k }
@@ -85,13 +112,13 @@ func (o *Observer) Invalidate(k Kind) { o.stale |= k }
 // since the last Refresh (everything, the first time).
 func (o *Observer) Refresh(ctx context.Context) (*State, error) {
 	o.stale |= o.touchedSinceMark()
-	need := o.closeOver(o.stale | (KindAll &^ o.read))
+	need := o.need()
 	if need != 0 {
 		if need&KindZone != 0 || o.zones == nil {
 			o.zones = map[string]zone{}
 		}
 		s := o.state
-		if err := read(ctx, o.c, &s, need, o.zones, !o.everything); err != nil {
+		if err := read(ctx, o.c, &s, need, o.zones, kindsOfALB&^o.adopt, !o.sweep); err != nil {
 			return nil, err
 		}
 		o.state = s
@@ -105,6 +132,12 @@ func (o *Observer) Refresh(ctx context.Context) (*State, error) {
 	out := o.state
 	groupType(&out)
 	return &out, nil
+}
+
+// need is what the next read must cover: what is stale or never read,
+// with what depends on it, less the deferred kinds nobody wants.
+func (o *Observer) need() Kind {
+	return o.closeOver(o.stale|(KindAll&^o.read)) &^ (o.deferred &^ o.wanted)
 }
 
 func (o *Observer) counts() map[string]int {

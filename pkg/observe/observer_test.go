@@ -114,3 +114,33 @@ func TestDeliveryIsReadAgainOnlyWhenMissingOrDeleted(t *testing.T) {
 		t.Errorf("creating the missing role must make delivery stale")
 	}
 }
+
+// TestDeferredKinds: a deferred kind is read only while wanted, the first
+// time and again once stale; the rest of the observation is unaffected.
+func TestDeferredKinds(t *testing.T) {
+	o := &Observer{}
+	o.Defer(KindDelivery)
+	if got := o.need(); got&KindDelivery != 0 || got&KindInstances == 0 {
+		t.Fatalf("first read of a command that wants no delivery: need %b", got)
+	}
+	o.read = KindAll &^ KindDelivery
+	if got := o.need(); got != 0 {
+		t.Fatalf("everything else read: need %b, want nothing", got)
+	}
+	o.Want(KindDelivery)
+	if got := o.need(); got != KindDelivery {
+		t.Fatalf("a plan that launches wants the delivery: need %b", got)
+	}
+	o.read |= KindDelivery
+	if got := o.need(); got != 0 {
+		t.Fatalf("delivery read once: need %b", got)
+	}
+	o.Invalidate(KindDelivery)
+	if got := o.need(); got != KindDelivery {
+		t.Fatalf("stale and wanted: need %b", got)
+	}
+	o.Want(0)
+	if got := o.need(); got != 0 {
+		t.Fatalf("stale but no longer wanted: need %b", got)
+	}
+}
