@@ -126,6 +126,7 @@ var notExercised = map[string]map[string]string{
 		"route53:ListHostedZonesByName":              "dns rung recovery: CreateHostedZone says an interrupted earlier run already created the zone with this caller reference",
 		"route53:ListTagsForResource":                "dns rung recovery: a zone wtt created (found by its comment) whose tags an interrupted run never added; discovery reads ownership from the comment",
 		"route53:GetChange":                          routeChangePoll,
+		"ec2:DescribeLaunchTemplates":                "asg rung recovery: the template is looked up by name only when CreateLaunchTemplate says one of that name exists that discovery (by name too) did not find: an interrupted run's",
 	},
 	"down": {
 		"ec2:CreateTags":        "tags the Reserved Instances an interrupted purchase bought, only when its intent is still pending (lostanswers_test.go kills a run there)",
