@@ -125,6 +125,8 @@ var notExercised = map[string]map[string]string{
 		"elasticloadbalancing:SetSubnets":            "alb rung repair of a load balancer in fewer than 2 AZs, and multi-az when the load balancer lacks an AZ the group spans; the alb rung already spans every AZ of wtt's network",
 		"route53:ListHostedZonesByName":              "dns rung recovery: CreateHostedZone says an interrupted earlier run already created the zone with this caller reference",
 		"route53:ListTagsForResource":                "dns rung recovery: a zone wtt created (found by its comment) whose tags an interrupted run never added; discovery reads ownership from the comment",
+		"route53:GetChange":                          routeChangePoll,
+		"ec2:DescribeLaunchTemplates":                "asg rung recovery: the template is looked up by name only when CreateLaunchTemplate says one of that name exists that discovery (by name too) did not find: an interrupted run's",
 	},
 	"down": {
 		"ec2:CreateTags":        "tags the Reserved Instances an interrupted purchase bought, only when its intent is still pending (lostanswers_test.go kills a run there)",
@@ -141,6 +143,7 @@ var notExercised = map[string]map[string]string{
 	"up": {
 		"ec2:DescribeInternetGateways": "discovery describes the gateways only when no active default route proves the app's gateway attached (an interrupted up, a gateway detached by hand)",
 		"ec2:DescribeVpcEndpoints":     "discovery describes the endpoints only when the route tables do not prove the S3 endpoint (an interrupted up, an endpoint deleted by hand)",
+		"s3:GetObject":                 "implied by s3:HeadObject, which ensureDelivery sends only to a bucket that was there before (a re-run of an interrupted up): a bucket up has just created holds nothing",
 	},
 	"scale": {
 		"ec2:DescribeInternetGateways":  "discovery describes the gateways only when no active default route proves the app's gateway attached (an interrupted up, a gateway detached by hand)",
@@ -159,8 +162,14 @@ var notExercised = map[string]map[string]string{
 		"s3:CreateBucket":               "launching instances goes through ensureDelivery, which recreates the delivery bucket only if it was deleted since up",
 		"s3:PutBucketPublicAccessBlock": "as s3:CreateBucket",
 		"s3:PutBucketTagging":           "as s3:CreateBucket",
+		"route53:GetChange":             routeChangePoll,
 	},
 }
+
+// routeChangePoll is why no walk polls a Route 53 change: AWS answers a
+// change PENDING and wtt polls GetChange until INSYNC; the emulator
+// answers INSYNC at once, and an answer that says so is not polled.
+const routeChangePoll = "Route 53 answers a record change PENDING and wtt polls it until INSYNC; the emulator answers INSYNC at once, which needs no poll"
 
 // walkStep is one command of the walk and the exit code it must give.
 type walkStep struct {

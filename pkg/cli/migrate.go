@@ -148,7 +148,7 @@ func eipQuotaCheck(target stage.Stage) func(ctx context.Context, e *ladder.Env) 
 		if target != stage.EIP {
 			return nil
 		}
-		return ladder.CheckEIPQuota(ctx, e.C, ladder.EIPsNeeded(e.State))
+		return e.CheckEIPQuota(ctx, ladder.EIPsNeeded(e.State))
 	}
 }
 

@@ -47,24 +47,29 @@ func (e *Env) ensureALBSecurityGroups(ctx context.Context) error {
 	}
 	n := &e.State.Network
 	albID := ""
+	var albMade *observe.SecurityGroup
 	if albSGReady(e.State) {
 		albID = n.ALBSG.ID
 	} else {
-		id, err := e.ensureSecurityGroup(ctx, n.ALBSG, e.N.ALBSG(), "alb", "WhatsTheTime.com load balancer, open to the internet on tcp/80", httpFromAnywhere())
+		id, made, err := e.ensureSecurityGroup(ctx, n.ALBSG, e.N.ALBSG(), "alb", "WhatsTheTime.com load balancer, open to the internet on tcp/80", httpFromAnywhere())
 		if err != nil {
 			return err
 		}
-		albID = id
+		albID, albMade = id, made
 	}
 	if n.PrivateSG != nil && admitsOnlyFrom(n.PrivateSG, albID) {
 		return nil
 	}
-	id, err := e.ensureSecurityGroup(ctx, n.PrivateSG, e.N.PrivateSG(), privateRole, "WhatsTheTime.com instances, reachable only from the load balancer", httpFromGroup(albID))
+	id, privMade, err := e.ensureSecurityGroup(ctx, n.PrivateSG, e.N.PrivateSG(), privateRole, "WhatsTheTime.com instances, reachable only from the load balancer", httpFromGroup(albID))
 	if err != nil {
 		return err
 	}
 	if n.PrivateSG != nil {
 		return e.revokeAllBut(ctx, n.PrivateSG, id, albID)
+	}
+	if albMade != nil && privMade != nil {
+		// Both made by this step: their rules are exactly what it gave.
+		e.took(observe.KindSecurityGroups, func(s *observe.State) { s.Network.ALBSG, s.Network.PrivateSG = albMade, privMade })
 	}
 	return nil
 }
@@ -135,9 +140,17 @@ func (e *Env) ensureTargetGroup(ctx context.Context) error {
 		Tags:    e.elbTags("target-group"),
 	})
 	arn := ""
+	var made *observe.TargetGroup
 	switch {
 	case err == nil:
-		arn = aws.ToString(out.TargetGroups[0].TargetGroupArn)
+		tg := out.TargetGroups[0]
+		arn = aws.ToString(tg.TargetGroupArn)
+		made = &observe.TargetGroup{
+			ARN: arn, Name: aws.ToString(tg.TargetGroupName), Protocol: string(tg.Protocol), Port: aws.ToInt32(tg.Port),
+			HealthPath: aws.ToString(tg.HealthCheckPath), Targets: []observe.Target{},
+			HealthInterval: aws.ToInt32(tg.HealthCheckIntervalSeconds), HealthTimeout: aws.ToInt32(tg.HealthCheckTimeoutSeconds),
+			HealthyThreshold: aws.ToInt32(tg.HealthyThresholdCount), UnhealthyThreshold: aws.ToInt32(tg.UnhealthyThresholdCount),
+		}
 	case hasCode(err, "DuplicateTargetGroupName"):
 		// Created by an earlier run after this step's state was observed.
 		if arn, err = e.targetGroupARN(ctx); err != nil {
@@ -151,6 +164,10 @@ func (e *Env) ensureTargetGroup(ctx context.Context) error {
 		Attributes:     []elbtypes.TargetGroupAttribute{{Key: aws.String("deregistration_delay.timeout_seconds"), Value: aws.String(strconv.Itoa(drainSeconds))}},
 	}); err != nil {
 		return fmt.Errorf("setting the drain time of %s: %w", e.N.TargetGroup(), err)
+	}
+	if made != nil {
+		// Made by this step, as its answer describes it: no targets yet.
+		e.took(observe.KindTargetGroup|observe.KindTargets, func(s *observe.State) { s.TargetGroup = made })
 	}
 	return nil
 }
@@ -176,29 +193,58 @@ func (e *Env) ensureLoadBalancer(ctx context.Context) error {
 	for _, sn := range subnets {
 		subnetIDs = append(subnetIDs, sn.ID)
 	}
-	arn, err := e.createOrRepairLoadBalancer(ctx, subnetIDs, albSG.ID)
+	arn, created, err := e.createOrRepairLoadBalancer(ctx, subnetIDs, albSG.ID)
 	if err != nil {
 		return err
 	}
-	if err := e.waitLoadBalancerActive(ctx, arn); err != nil {
+	active, err := e.waitLoadBalancerActive(ctx, arn)
+	if err != nil {
 		return err
 	}
-	return e.ensureListener(ctx, arn, tgARN)
+	listener, err := e.ensureListener(ctx, arn, tgARN, created)
+	if err != nil || !created || listener == "" {
+		return err
+	}
+	// Made by this step: as the wait last described it, with the
+	// listener it added. A target group without targets has none whose
+	// state a new listener changes.
+	lb := loadBalancerFrom(active)
+	lb.ListenerARN, lb.ListenerTarget = listener, tgARN
+	k := observe.KindBalancer
+	if tg := e.State.TargetGroup; tg != nil && tg.ARN == tgARN && len(tg.Targets) == 0 {
+		k |= observe.KindTargets
+	}
+	e.took(k, func(s *observe.State) { s.LoadBalancer = lb })
+	return nil
 }
 
-// createOrRepairLoadBalancer returns the load balancer's ARN. The emulator
-// creates a second load balancer for a repeated name, so the observed state
-// (and, for a race, a lookup by name) always comes first.
-func (e *Env) createOrRepairLoadBalancer(ctx context.Context, subnetIDs []string, sg string) (string, error) {
+// loadBalancerFrom is a load balancer as discovery reads it (without its
+// listener).
+func loadBalancerFrom(lb elbtypes.LoadBalancer) *observe.LoadBalancer {
+	o := &observe.LoadBalancer{
+		ARN: aws.ToString(lb.LoadBalancerArn), Name: aws.ToString(lb.LoadBalancerName), DNSName: aws.ToString(lb.DNSName),
+		CanonicalZoneID: aws.ToString(lb.CanonicalHostedZoneId), Scheme: string(lb.Scheme), SecurityGroups: lb.SecurityGroups,
+	}
+	if lb.State != nil {
+		o.State = string(lb.State.Code)
+	}
+	for _, az := range lb.AvailabilityZones {
+		o.AZs = append(o.AZs, aws.ToString(az.ZoneName))
+		o.Subnets = append(o.Subnets, aws.ToString(az.SubnetId))
+	}
+	slices.Sort(o.AZs)
+	return o
+}
+
+// createOrRepairLoadBalancer returns the load balancer's ARN, and whether
+// it created it. The emulator creates a second load balancer for a
+// repeated name, so the observed state comes first: discovery looks the
+// load balancer up by its name, and the lease keeps any other run from
+// making it since.
+func (e *Env) createOrRepairLoadBalancer(ctx context.Context, subnetIDs []string, sg string) (string, bool, error) {
 	lb := e.State.LoadBalancer
 	if lb == nil {
-		found, err := e.C.ELB.DescribeLoadBalancers(ctx, &elbv2.DescribeLoadBalancersInput{Names: []string{e.N.ALB()}})
-		if err != nil && !hasCode(err, "LoadBalancerNotFound") {
-			return "", fmt.Errorf("looking up load balancer %s: %w", e.N.ALB(), err)
-		}
-		if err == nil && len(found.LoadBalancers) > 0 {
-			return aws.ToString(found.LoadBalancers[0].LoadBalancerArn), nil
-		}
+		created := false
 		arn, err := createOrAdopt(ctx, "creating load balancer "+e.N.ALB(), func(ctx context.Context) (string, error) {
 			out, err := e.C.ELB.CreateLoadBalancer(ctx, &elbv2.CreateLoadBalancerInput{
 				Name: aws.String(e.N.ALB()), Type: elbtypes.LoadBalancerTypeEnumApplication,
@@ -208,6 +254,7 @@ func (e *Env) createOrRepairLoadBalancer(ctx context.Context, subnetIDs []string
 			if err != nil {
 				return "", err
 			}
+			created = true
 			return aws.ToString(out.LoadBalancers[0].LoadBalancerArn), nil
 		}, func(ctx context.Context) (string, bool, error) {
 			found, err := e.C.ELB.DescribeLoadBalancers(ctx, &elbv2.DescribeLoadBalancersInput{Names: []string{e.N.ALB()}})
@@ -220,74 +267,92 @@ func (e *Env) createOrRepairLoadBalancer(ctx context.Context, subnetIDs []string
 			return aws.ToString(found.LoadBalancers[0].LoadBalancerArn), true, nil
 		})
 		if err != nil {
-			return "", fmt.Errorf("creating load balancer %s: %w", e.N.ALB(), err)
+			return "", false, fmt.Errorf("creating load balancer %s: %w", e.N.ALB(), err)
 		}
-		return arn, nil
+		return arn, created, nil
 	}
 	if len(lb.AZs) < 2 {
 		if _, err := e.C.ELB.SetSubnets(ctx, &elbv2.SetSubnetsInput{LoadBalancerArn: aws.String(lb.ARN), Subnets: subnetIDs}); err != nil {
-			return "", fmt.Errorf("spreading load balancer %s over %d AZs: %w", lb.Name, len(subnetIDs), err)
+			return "", false, fmt.Errorf("spreading load balancer %s over %d AZs: %w", lb.Name, len(subnetIDs), err)
 		}
 	}
 	if !slices.Contains(lb.SecurityGroups, sg) {
 		if _, err := e.C.ELB.SetSecurityGroups(ctx, &elbv2.SetSecurityGroupsInput{LoadBalancerArn: aws.String(lb.ARN), SecurityGroups: []string{sg}}); err != nil {
-			return "", fmt.Errorf("giving load balancer %s security group %s: %w", lb.Name, e.N.ALBSG(), err)
+			return "", false, fmt.Errorf("giving load balancer %s security group %s: %w", lb.Name, e.N.ALBSG(), err)
 		}
 	}
-	return lb.ARN, nil
+	return lb.ARN, false, nil
 }
 
-func (e *Env) waitLoadBalancerActive(ctx context.Context, arn string) error {
+// waitLoadBalancerActive waits until the load balancer is active and
+// returns it as the last poll described it.
+func (e *Env) waitLoadBalancerActive(ctx context.Context, arn string) (elbtypes.LoadBalancer, error) {
 	w := elbv2.NewLoadBalancerAvailableWaiter(e.C.ELB, func(o *elbv2.LoadBalancerAvailableWaiterOptions) {
 		o.MinDelay = e.pollInterval()
 		o.MaxDelay = e.maxPollDelay(15 * time.Second)
 	})
 	start := time.Now()
-	if err := w.Wait(ctx, &elbv2.DescribeLoadBalancersInput{LoadBalancerArns: []string{arn}}, e.waitTimeout()); err != nil {
-		return &WaitError{What: "load balancer " + e.N.ALB() + " to become active", After: time.Since(start), Err: err,
+	out, err := w.WaitForOutput(ctx, &elbv2.DescribeLoadBalancersInput{LoadBalancerArns: []string{arn}}, e.waitTimeout())
+	if err != nil {
+		return elbtypes.LoadBalancer{}, &WaitError{What: "load balancer " + e.N.ALB() + " to become active", After: time.Since(start), Err: err,
 			Next: "run the same command again; AWS keeps provisioning it meanwhile (it usually takes 2 to 4 minutes)"}
 	}
-	return nil
+	for _, lb := range out.LoadBalancers {
+		return lb, nil
+	}
+	return elbtypes.LoadBalancer{}, fmt.Errorf("load balancer %s not found", arn)
 }
 
 // ensureListener makes port 80 forward to the target group, reusing a
-// listener already on the port: AWS allows one per port.
-func (e *Env) ensureListener(ctx context.Context, lbARN, tgARN string) error {
-	out, err := e.C.ELB.DescribeListeners(ctx, &elbv2.DescribeListenersInput{LoadBalancerArn: aws.String(lbARN)})
-	if err != nil {
-		return fmt.Errorf("listing listeners of %s: %w", e.N.ALB(), err)
-	}
+// listener already on the port: AWS allows one per port. A load balancer
+// this step created has none to look for. It returns the listener's ARN
+// when it created it.
+func (e *Env) ensureListener(ctx context.Context, lbARN, tgARN string, newLB bool) (string, error) {
 	forward := []elbtypes.Action{{Type: elbtypes.ActionTypeEnumForward, TargetGroupArn: aws.String(tgARN)}}
-	for _, l := range out.Listeners {
-		if aws.ToInt32(l.Port) != 80 {
-			continue
-		}
-		if slices.ContainsFunc(l.DefaultActions, func(a elbtypes.Action) bool { return aws.ToString(a.TargetGroupArn) == tgARN }) {
-			return nil
-		}
-		if _, err := e.C.ELB.ModifyListener(ctx, &elbv2.ModifyListenerInput{
-			ListenerArn: l.ListenerArn, Protocol: elbtypes.ProtocolEnumHttp, Port: aws.Int32(80), DefaultActions: forward,
-		}); err != nil {
-			return fmt.Errorf("pointing the :80 listener of %s at %s: %w", e.N.ALB(), e.N.TargetGroup(), err)
-		}
-		return nil
-	}
-	_, err = createOrAdopt(ctx, "creating the :80 listener of "+e.N.ALB(), func(ctx context.Context) (bool, error) {
-		_, err := e.C.ELB.CreateListener(ctx, &elbv2.CreateListenerInput{
-			LoadBalancerArn: aws.String(lbARN), Protocol: elbtypes.ProtocolEnumHttp, Port: aws.Int32(80), DefaultActions: forward,
-		})
-		return true, err
-	}, func(ctx context.Context) (bool, bool, error) {
+	if !newLB {
 		out, err := e.C.ELB.DescribeListeners(ctx, &elbv2.DescribeListenersInput{LoadBalancerArn: aws.String(lbARN)})
 		if err != nil {
-			return false, false, err
+			return "", fmt.Errorf("listing listeners of %s: %w", e.N.ALB(), err)
 		}
-		return true, slices.ContainsFunc(out.Listeners, func(l elbtypes.Listener) bool { return aws.ToInt32(l.Port) == 80 }), nil
+		for _, l := range out.Listeners {
+			if aws.ToInt32(l.Port) != 80 {
+				continue
+			}
+			if slices.ContainsFunc(l.DefaultActions, func(a elbtypes.Action) bool { return aws.ToString(a.TargetGroupArn) == tgARN }) {
+				return "", nil
+			}
+			if _, err := e.C.ELB.ModifyListener(ctx, &elbv2.ModifyListenerInput{
+				ListenerArn: l.ListenerArn, Protocol: elbtypes.ProtocolEnumHttp, Port: aws.Int32(80), DefaultActions: forward,
+			}); err != nil {
+				return "", fmt.Errorf("pointing the :80 listener of %s at %s: %w", e.N.ALB(), e.N.TargetGroup(), err)
+			}
+			return "", nil
+		}
+	}
+	arn, err := createOrAdopt(ctx, "creating the :80 listener of "+e.N.ALB(), func(ctx context.Context) (string, error) {
+		out, err := e.C.ELB.CreateListener(ctx, &elbv2.CreateListenerInput{
+			LoadBalancerArn: aws.String(lbARN), Protocol: elbtypes.ProtocolEnumHttp, Port: aws.Int32(80), DefaultActions: forward,
+		})
+		if err != nil || len(out.Listeners) == 0 {
+			return "", err
+		}
+		return aws.ToString(out.Listeners[0].ListenerArn), nil
+	}, func(ctx context.Context) (string, bool, error) {
+		out, err := e.C.ELB.DescribeListeners(ctx, &elbv2.DescribeListenersInput{LoadBalancerArn: aws.String(lbARN)})
+		if err != nil {
+			return "", false, err
+		}
+		for _, l := range out.Listeners {
+			if aws.ToInt32(l.Port) == 80 {
+				return aws.ToString(l.ListenerArn), true, nil
+			}
+		}
+		return "", false, nil
 	})
 	if err != nil && !hasCode(err, "DuplicateListener") {
-		return fmt.Errorf("creating the :80 listener of %s: %w", e.N.ALB(), err)
+		return "", fmt.Errorf("creating the :80 listener of %s: %w", e.N.ALB(), err)
 	}
-	return nil
+	return arn, nil
 }
 
 // ensurePrivateFleet launches the private instances that replace the public
@@ -307,10 +372,7 @@ func (e *Env) ensurePrivateFleet(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	if err := e.registerTargets(ctx, ids); err != nil {
-		return err
-	}
-	return e.waitHealthy(ctx, ids)
+	return e.registerHealthy(ctx, ids)
 }
 
 // retirePublicFleet removes the old way in, once the new one works: the
@@ -326,10 +388,7 @@ func (e *Env) retirePublicFleet(ctx context.Context) error {
 		if err := e.checkServingBehindALB(); err != nil {
 			return err
 		}
-		if err := e.deregisterTargets(ctx, ids); err != nil {
-			return err
-		}
-		if err := e.terminate(ctx, ids); err != nil {
+		if err := e.drainAndTerminate(ctx, ids); err != nil {
 			return err
 		}
 	}

@@ -156,23 +156,27 @@ func cutoverStep(s *observe.State, pub publication, dr drain) *plan.Step {
 }
 
 // lowerRecordTTL rewrites the record with its own addresses and the
-// cutover TTL, if it still has a longer one.
+// cutover TTL, if it still has a longer one. The record is as observed
+// just before the step: only a write changes it, and the observer reads it
+// again after every one.
 func (e *Env) lowerRecordTTL(ctx context.Context, pub publication) error {
 	d := e.State.DNS
-	if d == nil || d.ZoneID == "" {
+	if d == nil || d.ZoneID == "" || normalizeName(d.Name) != pub.name {
 		return nil // nothing published yet: nothing cached anywhere
 	}
-	rr, err := observe.FindRecord(ctx, e.C.Route53, d.ZoneID, pub.name)
-	if err != nil {
-		return err
-	}
-	if rr == nil || rr.Type != r53types.RRTypeA || rr.AliasTarget != nil || aws.ToInt64(rr.TTL) <= cutoverTTL {
+	if !listsAddresses(d) || d.TTL <= cutoverTTL {
 		return nil
 	}
-	lowered := *rr
-	lowered.TTL = aws.Int64(cutoverTTL)
-	return e.albChangeRecords(ctx, d.ZoneID, pub.name, "shorter TTL ahead of the switch to the load balancer",
-		r53types.Change{Action: r53types.ChangeActionUpsert, ResourceRecordSet: &lowered})
+	lowered := &r53types.ResourceRecordSet{Name: aws.String(pub.name), Type: r53types.RRTypeA, TTL: aws.Int64(cutoverTTL)}
+	for _, v := range d.Values {
+		lowered.ResourceRecords = append(lowered.ResourceRecords, r53types.ResourceRecord{Value: aws.String(v)})
+	}
+	if err := e.albChangeRecords(ctx, d.ZoneID, pub.name, "shorter TTL ahead of the switch to the load balancer",
+		r53types.Change{Action: r53types.ChangeActionUpsert, ResourceRecordSet: lowered}); err != nil {
+		return err
+	}
+	e.tookRecord(d.ZoneID, pub.name, func(d *observe.DNS) { d.TTL = cutoverTTL })
+	return nil
 }
 
 // pointRecordAtALB points the name at the load balancer. A record that
@@ -194,22 +198,56 @@ func (e *Env) pointRecordAtALB(ctx context.Context, pub publication) error {
 	if err := e.RememberDNS(ctx, pub.name, zoneID); err != nil {
 		return err
 	}
-	have, err := observe.FindRecord(ctx, e.C.Route53, zoneID, pub.name)
-	if err != nil {
-		return err
-	}
 	want := albRecord(pub, lb)
-	if albRecordMatches(have, want) {
-		return nil
-	}
 	changes := []r53types.Change{{Action: r53types.ChangeActionUpsert, ResourceRecordSet: want}}
-	if have != nil && have.Type != want.Type {
-		changes = []r53types.Change{
-			{Action: r53types.ChangeActionDelete, ResourceRecordSet: have},
-			{Action: r53types.ChangeActionCreate, ResourceRecordSet: want},
+	if d := e.State.DNS; d != nil && shortZoneID(d.ZoneID) == shortZoneID(zoneID) && normalizeName(d.Name) == pub.name {
+		// The record as observed just before the step: an UPSERT needs
+		// no more; a change of type deletes the old one, which must be
+		// named exactly as it is.
+		if albRecordReady(e.State, pub) {
+			return nil
+		}
+		if d.Type != "" && d.Type != string(want.Type) {
+			if changes, err = e.replaceRecord(ctx, zoneID, pub.name, want); err != nil || changes == nil {
+				return err
+			}
+		}
+	} else if !e.knownNoRecord(zoneID, pub.name) {
+		if changes, err = e.replaceRecord(ctx, zoneID, pub.name, want); err != nil || changes == nil {
+			return err
 		}
 	}
-	return e.albChangeRecords(ctx, zoneID, pub.name, "point at load balancer "+lb.Name, changes...)
+	if err := e.albChangeRecords(ctx, zoneID, pub.name, "point at load balancer "+lb.Name, changes...); err != nil {
+		return err
+	}
+	e.tookRecord(zoneID, pub.name, func(d *observe.DNS) {
+		d.Type, d.TTL, d.Values, d.AliasTarget = "A", 0, nil, strings.TrimSuffix(lb.DNSName, ".")
+		if pub.cname {
+			d.Type, d.TTL, d.Values, d.AliasTarget = "CNAME", cutoverTTL, []string{lb.DNSName}, ""
+		}
+	})
+	return nil
+}
+
+// replaceRecord reads the name's record and returns the changes that make
+// it want: none when it is already, an UPSERT when there is none or it has
+// want's type, else the old record's deletion and want's creation in one
+// batch.
+func (e *Env) replaceRecord(ctx context.Context, zoneID, name string, want *r53types.ResourceRecordSet) ([]r53types.Change, error) {
+	have, err := observe.FindRecord(ctx, e.C.Route53, zoneID, name)
+	if err != nil {
+		return nil, err
+	}
+	if albRecordMatches(have, want) {
+		return nil, nil
+	}
+	if have != nil && have.Type != want.Type {
+		return []r53types.Change{
+			{Action: r53types.ChangeActionDelete, ResourceRecordSet: have},
+			{Action: r53types.ChangeActionCreate, ResourceRecordSet: want},
+		}, nil
+	}
+	return []r53types.Change{{Action: r53types.ChangeActionUpsert, ResourceRecordSet: want}}, nil
 }
 
 // zoneOf is the zone the app's record lives in: the remembered one, or the
@@ -260,8 +298,12 @@ func (e *Env) albChangeRecords(ctx context.Context, zoneID, name, why string, ch
 		HostedZoneId: aws.String(zoneID),
 		ChangeBatch:  &r53types.ChangeBatch{Comment: aws.String("wtt app " + e.App + ": " + why), Changes: changes},
 	})
+	e.wroteRecord(zoneID, name)
 	if err != nil {
 		return fmt.Errorf("changing DNS record %s (%s): %w", name, why, err)
+	}
+	if out.ChangeInfo == nil || out.ChangeInfo.Status == r53types.ChangeStatusInsync {
+		return nil // served everywhere already
 	}
 	w := route53.NewResourceRecordSetsChangedWaiter(e.C.Route53, func(o *route53.ResourceRecordSetsChangedWaiterOptions) {
 		o.MinDelay = e.pollInterval()

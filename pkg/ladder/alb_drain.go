@@ -3,6 +3,7 @@ package ladder
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -195,6 +196,9 @@ func retireStamp(t time.Time) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
+// tagInstances writes one drain tag on the instances. A tag is all the
+// steps that write these change about instances, and no target changes
+// with it: the observer is handed the instances with the tag.
 func (e *Env) tagInstances(ctx context.Context, ids []string, key, value string) error {
 	if len(ids) == 0 {
 		return nil
@@ -204,7 +208,33 @@ func (e *Env) tagInstances(ctx context.Context, ids []string, key, value string)
 	}); err != nil {
 		return fmt.Errorf("tagging %v with %s=%s: %w", ids, key, value, err)
 	}
+	e.took(observe.KindInstances|observe.KindTargets, func(s *observe.State) {
+		is := slices.Clone(s.Instances)
+		for k := range is {
+			if slices.Contains(ids, is[k].ID) {
+				withDrainTag(&is[k], key, value)
+			}
+		}
+		s.Instances = is
+	})
 	return nil
+}
+
+// withDrainTag sets the field a drain tag is read into, as discovery
+// reads it.
+func withDrainTag(i *observe.Instance, key, value string) {
+	switch key {
+	case observe.TagDNSDrain:
+		i.DNSDrainSeconds = 0
+		if d, err := time.ParseDuration(value); err == nil && d > 0 {
+			i.DNSDrainSeconds = int64(d.Round(time.Second) / time.Second)
+		}
+	case observe.TagRetireAfter:
+		i.RetireAfter = time.Time{}
+		if t, err := time.Parse(time.RFC3339, value); err == nil {
+			i.RetireAfter = t
+		}
+	}
 }
 
 // drainOldAddresses waits until the public instances may go. The moment

@@ -3,19 +3,25 @@ package ladder
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+
+	"github.com/whatsthetime/wtt/pkg/observe"
 )
 
 // Target helpers shared by every rung and operation that changes the fleet
 // behind the load balancer (the alb rung, rolling vertical and horizontal
-// scaling). Each one reads the target group's health fresh from AWS before
-// acting, so it is safe to call with the state a step observed a moment
-// ago, and safe to call twice.
+// scaling). Which instances are registered they take from the state
+// observed just before the step: only calls change that (a target's health
+// changes on its own, its registration does not), and the observer reads
+// the targets again after any call that may have. Registering a target
+// twice or deregistering one that is gone is harmless, so each is safe to
+// call twice.
 
 // Calls the helpers make, for the Calls lists of the steps that use them.
 var (
@@ -46,6 +52,21 @@ func (e *Env) targetGroupARN(ctx context.Context) (string, error) {
 	return aws.ToString(out.TargetGroups[0].TargetGroupArn), nil
 }
 
+// registeredTargets is which instances the observed state shows in the
+// target group arn, and in which state; ok is false when the state does
+// not show that group (a step created it after the observation).
+func (e *Env) registeredTargets(arn string) (map[string]string, bool) {
+	tg := e.State.TargetGroup
+	if tg == nil || tg.ARN != arn {
+		return nil, false
+	}
+	m := map[string]string{}
+	for _, t := range tg.Targets {
+		m[t.ID] = t.Health
+	}
+	return m, true
+}
+
 // targetStates reads the health of every target registered in the group.
 func (e *Env) targetStates(ctx context.Context, arn string) (map[string]elbtypes.TargetHealthDescription, error) {
 	out, err := e.C.ELB.DescribeTargetHealth(ctx, &elbv2.DescribeTargetHealthInput{TargetGroupArn: aws.String(arn)})
@@ -55,6 +76,26 @@ func (e *Env) targetStates(ctx context.Context, arn string) (map[string]elbtypes
 	m := map[string]elbtypes.TargetHealthDescription{}
 	for _, d := range out.TargetHealthDescriptions {
 		m[aws.ToString(d.Target.Id)] = d
+	}
+	return m, nil
+}
+
+// targetHealthOf is the target group's members and their state: as
+// observed when the state shows the group, else read.
+func (e *Env) targetHealthOf(ctx context.Context, arn string) (map[string]string, error) {
+	if m, ok := e.registeredTargets(arn); ok {
+		return m, nil
+	}
+	read, err := e.targetStates(ctx, arn)
+	if err != nil {
+		return nil, err
+	}
+	m := map[string]string{}
+	for id, d := range read {
+		m[id] = ""
+		if d.TargetHealth != nil {
+			m[id] = string(d.TargetHealth.State)
+		}
 	}
 	return m, nil
 }
@@ -79,20 +120,23 @@ func (e *Env) registerTargets(ctx context.Context, ids []string) error {
 	if err != nil {
 		return err
 	}
-	have, err := e.targetStates(ctx, arn)
+	have, err := e.targetHealthOf(ctx, arn)
 	if err != nil {
 		return err
 	}
-	var missing []string
+	var missing, notRunning []string
 	for _, id := range ids {
-		if d, ok := have[id]; !ok || d.TargetHealth == nil || d.TargetHealth.State == elbtypes.TargetHealthStateEnumDraining {
+		if st, ok := have[id]; !ok || st == "" || st == string(elbtypes.TargetHealthStateEnumDraining) {
 			missing = append(missing, id)
+			if i := findInstance(e.State, id); i == nil || i.State != "running" {
+				notRunning = append(notRunning, id)
+			}
 		}
 	}
 	if len(missing) == 0 {
 		return nil
 	}
-	if err := e.waitRunning(ctx, missing); err != nil {
+	if _, err := e.waitRunning(ctx, notRunning); err != nil {
 		return err
 	}
 	if _, err := e.C.ELB.RegisterTargets(ctx, &elbv2.RegisterTargetsInput{
@@ -106,13 +150,14 @@ func (e *Env) registerTargets(ctx context.Context, ids []string) error {
 // waitHealthy waits until every given instance is a healthy target: only
 // then does the load balancer send it traffic, so nothing that removes the
 // old way in (a DNS switch, a deregistration) may run before it returns.
-func (e *Env) waitHealthy(ctx context.Context, ids []string) error {
+// It returns their states as its last poll read them.
+func (e *Env) waitHealthy(ctx context.Context, ids []string) (map[string]string, error) {
 	if len(ids) == 0 {
-		return nil
+		return nil, nil
 	}
 	arn, err := e.targetGroupARN(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	w := elbv2.NewTargetInServiceWaiter(e.C.ELB, func(o *elbv2.TargetInServiceWaiterOptions) {
 		o.MinDelay = e.pollInterval()
@@ -120,12 +165,50 @@ func (e *Env) waitHealthy(ctx context.Context, ids []string) error {
 	})
 	start := time.Now()
 	in := &elbv2.DescribeTargetHealthInput{TargetGroupArn: aws.String(arn), Targets: targetsFor(ids)}
-	if err := w.Wait(ctx, in, e.waitTimeout()); err != nil {
-		return &WaitError{What: fmt.Sprintf("target(s) %v to pass the /healthz check", ids), After: time.Since(start),
+	out, err := w.WaitForOutput(ctx, in, e.waitTimeout())
+	if err != nil {
+		return nil, &WaitError{What: fmt.Sprintf("target(s) %v to pass the /healthz check", ids), After: time.Since(start),
 			Err:  fmt.Errorf("%w%s", err, e.unhealthyReasons(ctx, arn, ids)),
 			Next: "the old instances still serve traffic; check the time server on the new ones (SSM Session Manager, `curl localhost/healthz`), then run the same command again"}
 	}
-	return nil
+	seen := map[string]string{}
+	for _, d := range out.TargetHealthDescriptions {
+		if d.Target != nil && d.TargetHealth != nil {
+			seen[aws.ToString(d.Target.Id)] = string(d.TargetHealth.State)
+		}
+	}
+	return seen, nil
+}
+
+// tookTargets hands the observer the target group's members after a step
+// changed them: those in seen with the state the step's last poll read,
+// those in gone no longer there, the others as observed. A step may do so
+// only when every call it made that changes targets concerned these.
+func (e *Env) tookTargets(seen map[string]string, gone []string, also observe.Kind) {
+	if e.State.TargetGroup == nil {
+		return
+	}
+	e.took(observe.KindTargets|also, func(s *observe.State) {
+		if s.TargetGroup == nil {
+			return
+		}
+		tg := *s.TargetGroup
+		targets := []observe.Target{}
+		for _, t := range tg.Targets {
+			if _, ok := seen[t.ID]; !ok && !slices.Contains(gone, t.ID) {
+				targets = append(targets, t)
+			}
+		}
+		for id := range seen {
+			if !slices.Contains(gone, id) {
+				targets = append(targets, observe.Target{ID: id, Health: seen[id]})
+			}
+		}
+		// As discovery sorts them.
+		slices.SortFunc(targets, func(a, b observe.Target) int { return strings.Compare(a.ID, b.ID) })
+		tg.Targets = targets
+		s.TargetGroup = &tg
+	})
 }
 
 // unhealthyReasons says why targets are not healthy, as the load balancer
@@ -159,18 +242,18 @@ func (e *Env) unhealthyReasons(ctx context.Context, arn string, ids []string) st
 // their connections have drained (the group's deregistration delay, which
 // the alb rung sets to drainSeconds), so the caller may stop or terminate
 // them without cutting a request. Instances that are not registered are
-// skipped.
-func (e *Env) deregisterTargets(ctx context.Context, ids []string) error {
+// skipped. It returns those it took out: they are no longer targets.
+func (e *Env) deregisterTargets(ctx context.Context, ids []string) ([]string, error) {
 	if len(ids) == 0 {
-		return nil
+		return nil, nil
 	}
 	arn, err := e.targetGroupARN(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	have, err := e.targetStates(ctx, arn)
+	have, err := e.targetHealthOf(ctx, arn)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var registered []string
 	for _, id := range ids {
@@ -179,12 +262,12 @@ func (e *Env) deregisterTargets(ctx context.Context, ids []string) error {
 		}
 	}
 	if len(registered) == 0 {
-		return nil
+		return nil, nil
 	}
 	if _, err := e.C.ELB.DeregisterTargets(ctx, &elbv2.DeregisterTargetsInput{
 		TargetGroupArn: aws.String(arn), Targets: targetsFor(registered),
 	}); err != nil && !hasCode(err, "InvalidTarget") {
-		return fmt.Errorf("deregistering %v from target group %s: %w", registered, e.N.TargetGroup(), err)
+		return nil, fmt.Errorf("deregistering %v from target group %s: %w", registered, e.N.TargetGroup(), err)
 	}
 	w := elbv2.NewTargetDeregisteredWaiter(e.C.ELB, func(o *elbv2.TargetDeregisteredWaiterOptions) {
 		o.MinDelay = e.pollInterval()
@@ -192,8 +275,8 @@ func (e *Env) deregisterTargets(ctx context.Context, ids []string) error {
 	})
 	start := time.Now()
 	if err := w.Wait(ctx, &elbv2.DescribeTargetHealthInput{TargetGroupArn: aws.String(arn), Targets: targetsFor(registered)}, e.waitTimeout()); err != nil {
-		return &WaitError{What: fmt.Sprintf("target(s) %v to drain", registered), After: time.Since(start), Err: err,
+		return nil, &WaitError{What: fmt.Sprintf("target(s) %v to drain", registered), After: time.Since(start), Err: err,
 			Next: "run the same command again; draining continues in AWS meanwhile"}
 	}
-	return nil
+	return registered, nil
 }

@@ -661,7 +661,7 @@ func fakeELBEnv(t *testing.T, f *fakeELB) *Env {
 func TestWaitHealthyTimesOutWithTheReason(t *testing.T) {
 	f := &fakeELB{states: map[string]string{"i-1": "healthy", "i-2": "unhealthy"}}
 	e := fakeELBEnv(t, f)
-	err := e.waitHealthy(context.Background(), []string{"i-1", "i-2"})
+	_, err := e.waitHealthy(context.Background(), []string{"i-1", "i-2"})
 	var we *WaitError
 	if !errors.As(err, &we) {
 		t.Fatalf("err %v, want a WaitError", err)
@@ -679,21 +679,30 @@ func TestWaitHealthyTimesOutWithTheReason(t *testing.T) {
 	}
 
 	f.states["i-2"] = "healthy"
-	if err := e.waitHealthy(context.Background(), []string{"i-1", "i-2"}); err != nil {
+	seen, err := e.waitHealthy(context.Background(), []string{"i-1", "i-2"})
+	if err != nil {
 		t.Errorf("healthy targets: %v", err)
+	}
+	if seen["i-1"] != "healthy" || seen["i-2"] != "healthy" {
+		t.Errorf("the wait returned %v, not what its last poll read", seen)
 	}
 }
 
+// Which instances are registered comes from the state observed before the
+// step (only calls change it); only the drain is polled.
 func TestDeregisterTargetsSkipsUnregisteredAndWaitsForDrain(t *testing.T) {
 	f := &fakeELB{states: map[string]string{"i-1": "healthy"}}
 	e := fakeELBEnv(t, f)
-	if err := e.deregisterTargets(context.Background(), []string{"i-2"}); err != nil {
+	e.State.TargetGroup.Targets = []observe.Target{{ID: "i-1", Health: "healthy"}}
+	gone, err := e.deregisterTargets(context.Background(), []string{"i-2"})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if n := f.called("DeregisterTargets"); n != 0 {
-		t.Errorf("deregistered a target that was not registered (%d calls)", n)
+	if n := len(f.actions); n != 0 || len(gone) != 0 {
+		t.Errorf("called %v for a target that was not registered (gone: %v)", f.actions, gone)
 	}
-	if err := e.deregisterTargets(context.Background(), []string{"i-1", "i-2"}); err != nil {
+	gone, err = e.deregisterTargets(context.Background(), []string{"i-1", "i-2"})
+	if err != nil {
 		t.Fatal(err)
 	}
 	if n := f.called("DeregisterTargets"); n != 1 {
@@ -701,5 +710,8 @@ func TestDeregisterTargetsSkipsUnregisteredAndWaitsForDrain(t *testing.T) {
 	}
 	if _, ok := f.states["i-1"]; ok {
 		t.Error("i-1 still registered")
+	}
+	if !slices.Equal(gone, []string{"i-1"}) {
+		t.Errorf("deregistered %v, want [i-1]", gone)
 	}
 }

@@ -363,6 +363,7 @@ func (e *Env) ensureGroup(ctx context.Context, size groupSize, setSizes bool) er
 			return false, len(out.AutoScalingGroups) > 0, nil
 		})
 		if created {
+			e.tookGroup(size, subnets, ltID, tgARN)
 			return nil
 		}
 		if err != nil && !hasCode(err, "AlreadyExists") {
@@ -371,6 +372,23 @@ func (e *Env) ensureGroup(ctx context.Context, size groupSize, setSizes bool) er
 		// Created by a call whose answer was lost: update it to these settings.
 	}
 	return e.updateGroup(ctx, lt, tgARN, size, setSizes)
+}
+
+// tookGroup hands the observer the group as this step created it. It
+// launches its instances from now on, on its own, as a group does at any
+// time: the observer reads them when a step has watched them (the wait for
+// the group), and they are no part of what the creation changed. The
+// policies come with the policy step.
+func (e *Env) tookGroup(size groupSize, subnets []string, ltID, tgARN string) {
+	g := &observe.Group{
+		Name: e.N.ASG(), Min: size.Min, Max: size.Max, Desired: size.Desired,
+		AZs: subnetAZs(e.State, subnets), Subnets: slices.Clone(subnets),
+		TemplateVersion: "$Latest", TargetGroupARNs: []string{tgARN}, HealthCheckType: "ELB", GracePeriod: healthGrace,
+	}
+	if lt := e.State.LaunchTemplate; lt == nil || lt.ID != ltID {
+		return // a template the observation does not show: read it all again
+	}
+	e.took(observe.KindGroup|observe.KindInstances|observe.KindTargets, func(s *observe.State) { s.Group = g })
 }
 
 func (e *Env) updateGroup(ctx context.Context, lt *astypes.LaunchTemplateSpecification, tgARN string, size groupSize, setSizes bool) error {
@@ -455,7 +473,8 @@ func groupSubnets(s *observe.State) ([]string, error) {
 }
 
 // putCPUPolicy creates or updates the target-tracking policy; AWS replaces
-// a policy of the same name, so running it twice is harmless.
+// a policy of the same name, so running it twice is harmless. The group
+// then has it among its target-tracking policies.
 func (e *Env) putCPUPolicy(ctx context.Context, target float64) error {
 	_, err := e.C.AutoScaling.PutScalingPolicy(ctx, &autoscaling.PutScalingPolicyInput{
 		AutoScalingGroupName: aws.String(e.N.ASG()), PolicyName: aws.String(e.N.ScalingPolicy()),
@@ -468,6 +487,17 @@ func (e *Env) putCPUPolicy(ctx context.Context, target float64) error {
 	if err != nil {
 		return fmt.Errorf("putting scaling policy %s on group %s: %w", e.N.ScalingPolicy(), e.N.ASG(), err)
 	}
+	if e.State.Group != nil {
+		name := e.N.ScalingPolicy()
+		e.took(observe.KindPolicies, func(s *observe.State) {
+			if s.Group == nil || slices.Contains(s.Group.TargetTracking, name) {
+				return
+			}
+			g := *s.Group
+			g.TargetTracking = append(slices.Clone(g.TargetTracking), name)
+			s.Group = &g
+		})
+	}
 	return nil
 }
 
@@ -475,10 +505,7 @@ func (e *Env) putCPUPolicy(ctx context.Context, target float64) error {
 // only once the group serves: a run that cannot get the group healthy stops
 // here with the old instances still serving.
 func (e *Env) retireStandalone(ctx context.Context) error {
-	if err := e.waitGroupHealthy(ctx); err != nil {
-		return err
-	}
-	g, err := e.describeGroup(ctx)
+	g, err := e.waitGroupServing(ctx)
 	if err != nil {
 		return err
 	}
@@ -498,11 +525,12 @@ func (e *Env) retireStandalone(ctx context.Context) error {
 		return nil
 	}
 	progressf(ctx, "draining %s from target group %s", strings.Join(ids, ", "), e.N.TargetGroup())
-	if err := e.deregisterTargets(ctx, ids); err != nil {
+	if _, err := e.deregisterTargets(ctx, ids); err != nil {
 		return err
 	}
 	progressf(ctx, "terminating %s", strings.Join(ids, ", "))
-	return e.terminate(ctx, ids)
+	_, err = e.terminate(ctx, ids)
+	return err
 }
 
 // projectASG is the state after the rung: the template, the group with its

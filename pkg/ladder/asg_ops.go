@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 
 	"github.com/whatsthetime/wtt/pkg/plan"
 )
@@ -83,24 +84,53 @@ var templateVersionCalls = templateCalls
 // targets in every target group the group is attached to. It logs progress
 // (see withProgress) and gives up after the wait timeout with a *WaitError.
 func (e *Env) waitGroupHealthy(ctx context.Context) error {
+	_, err := e.waitGroupServing(ctx)
+	return err
+}
+
+// waitGroupServing is waitGroupHealthy that returns the group as its last
+// poll read it. It polls what can still change: the group alone until it
+// has its desired capacity in service (no target can be healthy before),
+// then the targets alone while every one of the group's is healthy or
+// still on its first checks; a target in any other state may get its
+// instance replaced, so the group is read again with the targets.
+func (e *Env) waitGroupServing(ctx context.Context) (astypes.AutoScalingGroup, error) {
 	name := e.N.ASG()
 	start := time.Now()
 	last, lastReport := "", time.Time{}
 	poll := e.backoff(15 * time.Second)
+	var g astypes.AutoScalingGroup
+	members := false // g's instances are in service and still the group's
 	for {
-		h, err := e.groupHealth(ctx)
-		if err != nil {
-			return err
+		var h groupHealthReport
+		var err error
+		if !members {
+			if g, err = e.describeGroup(ctx); err != nil {
+				return g, err
+			}
+			h = assessGroup(g, nil)
+			h.Healthy = 0 // not read yet
+			members = int32(h.InService) >= h.Desired
 		}
-		if h.ready() {
-			return nil
+		if members {
+			if h, err = e.targetsOfGroup(ctx, g); err != nil {
+				return g, err
+			}
+			if h.ready() {
+				return g, nil
+			}
+			for _, st := range h.Unhealthy {
+				if st != string(elbtypes.TargetHealthStateEnumInitial) {
+					members = false
+				}
+			}
 		}
 		if line := h.String(); line != last || time.Since(lastReport) >= 10*time.Second {
 			progressf(ctx, "group %s: %s [%s elapsed]", name, line, elapsed(time.Since(start)))
 			last, lastReport = line, time.Now()
 		}
 		if time.Since(start) > e.waitTimeout() {
-			return &WaitError{
+			return g, &WaitError{
 				What:  fmt.Sprintf("Auto Scaling group %s to have %d healthy instance(s) in its target group", name, h.Desired),
 				After: time.Since(start), Err: fmt.Errorf("%s", h.String()),
 				Next: fmt.Sprintf("see why instances fail (aws autoscaling describe-scaling-activities --auto-scaling-group-name %s; "+
@@ -108,7 +138,7 @@ func (e *Env) waitGroupHealthy(ctx context.Context) error {
 			}
 		}
 		if err := poll.sleep(ctx); err != nil {
-			return err
+			return g, err
 		}
 	}
 }
@@ -138,13 +168,9 @@ func (h groupHealthReport) String() string {
 	return s
 }
 
-// groupHealth reads the group and the health of its instances in each of
-// its target groups.
-func (e *Env) groupHealth(ctx context.Context) (groupHealthReport, error) {
-	g, err := e.describeGroup(ctx)
-	if err != nil {
-		return groupHealthReport{}, err
-	}
+// targetsOfGroup reads the health of the group's instances in each of its
+// target groups.
+func (e *Env) targetsOfGroup(ctx context.Context, g astypes.AutoScalingGroup) (groupHealthReport, error) {
 	targets := map[string]map[string]string{} // target group -> instance -> state
 	for _, arn := range g.TargetGroupARNs {
 		out, err := e.C.ELB.DescribeTargetHealth(ctx, &elbv2.DescribeTargetHealthInput{TargetGroupArn: aws.String(arn)})
@@ -162,7 +188,8 @@ func (e *Env) groupHealth(ctx context.Context) (groupHealthReport, error) {
 	return assessGroup(g, targets), nil
 }
 
-// assessGroup is groupHealth's judgement, apart from the calls.
+// assessGroup judges the group and its targets' health (target group ->
+// instance -> state) as read.
 func assessGroup(g astypes.AutoScalingGroup, targets map[string]map[string]string) groupHealthReport {
 	h := groupHealthReport{Desired: aws.ToInt32(g.DesiredCapacity), Unhealthy: map[string]string{}}
 	for _, in := range g.Instances {

@@ -13,6 +13,7 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/whatsthetime/wtt/pkg/names"
+	"github.com/whatsthetime/wtt/pkg/observe"
 )
 
 // groupRole is the wtt:role of the instances the Auto Scaling group launches.
@@ -34,7 +35,7 @@ func (e *Env) templateData(ctx context.Context, typ string) (*ec2types.RequestLa
 	if priv == nil {
 		return nil, fmt.Errorf("security group %s is missing; run `wtt migrate --to=alb` first", e.N.PrivateSG())
 	}
-	info, err := CheckInstanceType(ctx, e.C, typ, nil)
+	info, err := e.launchType(ctx, typ)
 	if err != nil {
 		return nil, err
 	}
@@ -77,32 +78,57 @@ func (e *Env) templateData(ctx context.Context, typ string) (*ec2types.RequestLa
 }
 
 // ensureLaunchTemplate makes the app's launch template launch typ with the
-// current AMI, binary and security group. It finds the template by tag or
-// name first and adds a version only when the latest one differs, so it
-// never makes a second template and a re-run makes no call that changes
-// anything. It returns the template's ID and the version that matches.
+// current AMI, binary and security group. It takes the template discovery
+// found by its tag, or creates it (one of that name, untagged, is adopted
+// when the create says it exists), and adds a version only when the latest
+// one differs, so it never makes a second template and a re-run makes no
+// call that changes anything. It returns the template's ID and the version
+// that matches, and hands the observer the template it made or changed.
 func (e *Env) ensureLaunchTemplate(ctx context.Context, typ string) (string, int64, error) {
 	want, err := e.templateData(ctx, typ)
 	if err != nil {
 		return "", 0, err
 	}
-	id, err := e.findLaunchTemplate(ctx)
-	if err != nil {
-		return "", 0, err
-	}
-	if id == "" {
-		var version int64
-		id, version, err = e.createLaunchTemplate(ctx, want)
-		if err != nil || version > 0 {
+	observed := e.State.LaunchTemplate
+	if observed == nil || observed.ID == "" {
+		id, version, name, err := e.createLaunchTemplate(ctx, want)
+		if err != nil {
 			return id, version, err
 		}
+		if version > 0 {
+			e.tookTemplate(&observe.LaunchTemplate{ID: id, Name: name, LatestVersion: version, DefaultVersion: version}, want)
+			return id, version, nil
+		}
+		// Found by its name, made by an earlier run: as any existing one.
+		id, version, err = e.ensureTemplateVersion(ctx, id, want)
+		return id, version, err
 	}
-	return e.ensureTemplateVersion(ctx, id, want)
+	id, version, err := e.ensureTemplateVersion(ctx, observed.ID, want)
+	if err == nil && version > observed.LatestVersion {
+		lt := *observed
+		lt.LatestVersion = version
+		e.tookTemplate(&lt, want)
+	}
+	return id, version, err
 }
 
-// createLaunchTemplate creates the template at version 1. When another run
-// created it meanwhile, it returns that template's ID and version 0.
-func (e *Env) createLaunchTemplate(ctx context.Context, want *ec2types.RequestLaunchTemplateData) (string, int64, error) {
+// tookTemplate hands the observer the template as a step made it: its
+// latest version launches want.
+func (e *Env) tookTemplate(lt *observe.LaunchTemplate, want *ec2types.RequestLaunchTemplateData) {
+	lt.InstanceType = string(want.InstanceType)
+	lt.IMDSv2Required = want.MetadataOptions != nil && want.MetadataOptions.HttpTokens == ec2types.LaunchTemplateHttpTokensStateRequired
+	lt.PublicIP, lt.SecurityGroups = false, append([]string(nil), want.SecurityGroupIds...)
+	for _, ni := range want.NetworkInterfaces {
+		lt.PublicIP = lt.PublicIP || aws.ToBool(ni.AssociatePublicIpAddress)
+		lt.SecurityGroups = append(lt.SecurityGroups, ni.Groups...)
+	}
+	e.took(observe.KindTemplate, func(s *observe.State) { s.LaunchTemplate = lt })
+}
+
+// createLaunchTemplate creates the template at version 1 and returns its
+// ID, version and name. When an earlier run created it, it returns that
+// template's ID and version 0.
+func (e *Env) createLaunchTemplate(ctx context.Context, want *ec2types.RequestLaunchTemplateData) (string, int64, string, error) {
 	name := e.N.LaunchTemplate()
 	out, err := e.C.EC2.CreateLaunchTemplate(ctx, &ec2.CreateLaunchTemplateInput{
 		LaunchTemplateName: aws.String(name), LaunchTemplateData: want,
@@ -113,14 +139,15 @@ func (e *Env) createLaunchTemplate(ctx context.Context, want *ec2types.RequestLa
 	if hasCode(err, "InvalidLaunchTemplateName.AlreadyExistsException") {
 		id, ferr := e.findLaunchTemplate(ctx)
 		if ferr != nil || id == "" {
-			return "", 0, fmt.Errorf("launch template %s exists but cannot be read: %v", name, ferr)
+			return "", 0, "", fmt.Errorf("launch template %s exists but cannot be read: %v", name, ferr)
 		}
-		return id, 0, nil
+		return id, 0, name, nil
 	}
 	if err != nil {
-		return "", 0, fmt.Errorf("creating launch template %s: %w", name, err)
+		return "", 0, "", fmt.Errorf("creating launch template %s: %w", name, err)
 	}
-	return aws.ToString(out.LaunchTemplate.LaunchTemplateId), aws.ToInt64(out.LaunchTemplate.LatestVersionNumber), nil
+	lt := out.LaunchTemplate
+	return aws.ToString(lt.LaunchTemplateId), aws.ToInt64(lt.LatestVersionNumber), aws.ToString(lt.LaunchTemplateName), nil
 }
 
 // ensureTemplateVersion adds a version from $Latest when the latest one

@@ -237,14 +237,17 @@ func (e *Env) ensureDelivery(ctx context.Context, arch string) (string, error) {
 	}
 	s := e.State
 	bucket := e.N.Bucket(s.Account, s.Region)
+	newBucket := false // created by this call: it holds nothing yet
 	if s.Bucket == "" {
 		in := &s3.CreateBucketInput{Bucket: aws.String(bucket)}
 		if s.Region != "us-east-1" {
 			in.CreateBucketConfiguration = &s3types.CreateBucketConfiguration{LocationConstraint: s3types.BucketLocationConstraint(s.Region)}
 		}
-		if _, err := e.C.S3.CreateBucket(ctx, in); err != nil && !hasCode(err, "BucketAlreadyOwnedByYou") {
+		_, err := e.C.S3.CreateBucket(ctx, in)
+		if err != nil && !hasCode(err, "BucketAlreadyOwnedByYou") {
 			return "", fmt.Errorf("creating bucket %s: %w", bucket, err)
 		}
+		newBucket = err == nil
 		if _, err := e.C.S3.PutPublicAccessBlock(ctx, &s3.PutPublicAccessBlockInput{
 			Bucket: aws.String(bucket),
 			PublicAccessBlockConfiguration: &s3types.PublicAccessBlockConfiguration{
@@ -265,7 +268,7 @@ func (e *Env) ensureDelivery(ctx context.Context, arch string) (string, error) {
 		}
 		s.Bucket = bucket
 	}
-	if _, err := e.C.S3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(art.key)}); err != nil {
+	if newBucket || !e.hasObject(ctx, bucket, art.key) {
 		f, err := os.Open(art.path)
 		if err != nil {
 			return "", err
@@ -281,7 +284,20 @@ func (e *Env) ensureDelivery(ctx context.Context, arch string) (string, error) {
 	if err := e.ensureInstanceRole(ctx, bucket); err != nil {
 		return "", err
 	}
+	// Bucket, role and profile are there, the role in the profile: what
+	// discovery would read now.
+	role, profile := e.N.Role(), e.N.InstanceProfile()
+	e.took(observe.KindDelivery, func(s *observe.State) {
+		s.Bucket, s.Role, s.InstanceProfile, s.RoleInProfile = bucket, role, profile, true
+	})
 	return userdata.Render(userdata.Params{App: e.App, Region: s.Region, Bucket: bucket, Key: art.key, SHA256: art.sha})
+}
+
+// hasObject reports whether the bucket holds key. The key is the binary's
+// hash, so an object there is this very build.
+func (e *Env) hasObject(ctx context.Context, bucket, key string) bool {
+	_, err := e.C.S3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	return err == nil
 }
 
 func (e *Env) iamTags() []iamtypes.Tag {
@@ -336,21 +352,26 @@ func (e *Env) ensureInstanceRole(ctx context.Context, bucket string) error {
 	}); err != nil {
 		return fmt.Errorf("attaching the Session Manager policy to %s: %w", role, err)
 	}
+	newProfile := false // created by this call: it holds no role yet
 	if e.State.InstanceProfile == "" {
-		if _, err := e.C.IAM.CreateInstanceProfile(ctx, &iam.CreateInstanceProfileInput{
+		_, err := e.C.IAM.CreateInstanceProfile(ctx, &iam.CreateInstanceProfileInput{
 			InstanceProfileName: aws.String(profile), Tags: e.iamTags(),
-		}); err != nil && !hasCode(err, "EntityAlreadyExists") {
+		})
+		if err != nil && !hasCode(err, "EntityAlreadyExists") {
 			return fmt.Errorf("creating instance profile %s: %w", profile, err)
 		}
+		newProfile = err == nil
 		e.State.InstanceProfile = profile
 	}
-	ip, err := e.C.IAM.GetInstanceProfile(ctx, &iam.GetInstanceProfileInput{InstanceProfileName: aws.String(profile)})
-	if err != nil {
-		return fmt.Errorf("reading instance profile %s: %w", profile, err)
-	}
-	for _, r := range ip.InstanceProfile.Roles {
-		if strings.EqualFold(aws.ToString(r.RoleName), role) {
-			return nil
+	if !newProfile {
+		ip, err := e.C.IAM.GetInstanceProfile(ctx, &iam.GetInstanceProfileInput{InstanceProfileName: aws.String(profile)})
+		if err != nil {
+			return fmt.Errorf("reading instance profile %s: %w", profile, err)
+		}
+		for _, r := range ip.InstanceProfile.Roles {
+			if strings.EqualFold(aws.ToString(r.RoleName), role) {
+				return nil
+			}
 		}
 	}
 	if _, err := e.C.IAM.AddRoleToInstanceProfile(ctx, &iam.AddRoleToInstanceProfileInput{

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -104,8 +105,15 @@ func zoneFrom(z r53types.HostedZone) hostedZone {
 	return h
 }
 
+// publicZones lists the account's public hosted zones, once per command:
+// a zone is not the app's, but the list is what every later choice of
+// zone in the same command goes by (PreviewZone's, then the step's), and
+// a zone this command creates is added to it.
 func (e *Env) publicZones(ctx context.Context) ([]hostedZone, error) {
-	var out []hostedZone
+	if e.zones != nil {
+		return e.zones, nil
+	}
+	out := []hostedZone{}
 	p := route53.NewListHostedZonesPaginator(e.C.Route53, &route53.ListHostedZonesInput{})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
@@ -121,6 +129,7 @@ func (e *Env) publicZones(ctx context.Context) ([]hostedZone, error) {
 			out = append(out, zoneFrom(z))
 		}
 	}
+	e.zones = out
 	return out, nil
 }
 
@@ -214,6 +223,11 @@ func (e *Env) createZone(ctx context.Context, zone string) (hostedZone, error) {
 	if err := e.tagZone(ctx, z.id); err != nil {
 		return hostedZone{}, err
 	}
+	if e.zones != nil {
+		e.zones = append(slices.Clone(e.zones), z)
+	}
+	// A zone made now holds no record but its SOA and NS.
+	e.noRecord(z.id, "")
 	return z, nil
 }
 
@@ -282,14 +296,50 @@ func (e *Env) upsertA(ctx context.Context, zoneID, name string, ttl int64, addrs
 			}}},
 		},
 	})
+	e.wroteRecord(zoneID, name)
 	if err != nil {
 		return fmt.Errorf("writing A record %s: %w", name, err)
 	}
-	return e.waitChange(ctx, aws.ToString(out.ChangeInfo.Id), "record "+name)
+	if err := e.waitChange(ctx, out.ChangeInfo, "record "+name); err != nil {
+		return err
+	}
+	// The step's last word on the record, served everywhere: what
+	// discovery would read now.
+	values := slices.Sorted(slices.Values(addrs))
+	e.tookRecord(zoneID, name, func(d *observe.DNS) {
+		d.Type, d.TTL, d.Values, d.AliasTarget = "A", ttl, values, ""
+	})
+	return nil
 }
 
-// waitChange waits until Route 53's name servers all serve a change.
-func (e *Env) waitChange(ctx context.Context, id, what string) error {
+// tookRecord hands the observer the app's record as a step just wrote it
+// (and waited for): set changes a copy of the observed one. Nothing
+// happens unless the observed DNS is this very record.
+func (e *Env) tookRecord(zoneID, name string, set func(d *observe.DNS)) {
+	d := e.State.DNS
+	if d == nil || shortZoneID(d.ZoneID) != shortZoneID(zoneID) || normalizeName(d.Name) != normalizeName(name) {
+		return
+	}
+	e.took(observe.KindDNS, func(s *observe.State) {
+		if s.DNS == nil {
+			return
+		}
+		c := *s.DNS
+		set(&c)
+		s.DNS = &c
+	})
+}
+
+// waitChange waits until Route 53's name servers all serve a change; a
+// change whose answer says so already needs no poll.
+func (e *Env) waitChange(ctx context.Context, change *r53types.ChangeInfo, what string) error {
+	if change == nil {
+		return nil
+	}
+	if change.Status == r53types.ChangeStatusInsync {
+		return nil
+	}
+	id := aws.ToString(change.Id)
 	w := route53.NewResourceRecordSetsChangedWaiter(e.C.Route53, func(o *route53.ResourceRecordSetsChangedWaiterOptions) {
 		o.MinDelay = e.pollInterval()
 		o.MaxDelay = e.maxPollDelay(30 * time.Second)
@@ -454,6 +504,8 @@ func zoneStep(s *observe.State, name, rung string) *plan.Step {
 
 // claimName finds or creates the zone and remembers it, refusing a name
 // that already has a record wtt did not write: UPSERT would overwrite it.
+// It then knows the VPC's tags and, when it found no record, the app's
+// DNS as discovery would read it: the observer takes both.
 func (e *Env) claimName(ctx context.Context, x *plan.Exec, name string) error {
 	id, zone, created, err := e.EnsureZone(ctx, name)
 	if err != nil {
@@ -467,11 +519,29 @@ func (e *Env) claimName(ctx context.Context, x *plan.Exec, name string) error {
 	if err := e.refuseForeignRecord(ctx, id, zone, name); err != nil {
 		return err
 	}
-	return e.RememberDNS(ctx, name, id)
+	if err := e.RememberDNS(ctx, name, id); err != nil {
+		return err
+	}
+	name, id = normalizeName(name), shortZoneID(id)
+	if !e.knownNoRecord(id, name) {
+		return nil
+	}
+	owned := created
+	for _, z := range e.zones {
+		if z.id == id && z.comment == e.zoneComment() {
+			owned = true
+		}
+	}
+	tags := maps.Clone(e.State.Network.Tags)
+	d := &observe.DNS{ZoneID: id, ZoneName: normalizeName(zone), ZoneOwned: owned, Name: name}
+	e.took(observe.KindVPCTags|observe.KindDNS|observe.KindZone, func(s *observe.State) {
+		s.Network.Tags, s.DNS = tags, d
+	})
+	return nil
 }
 
 func (e *Env) refuseForeignRecord(ctx context.Context, zoneID, zone, name string) error {
-	if e.State.Network.Tags[observe.TagDNSName] == name {
+	if e.State.Network.Tags[observe.TagDNSName] == name || e.knownNoRecord(zoneID, name) {
 		return nil
 	}
 	rr, err := observe.FindRecord(ctx, e.C.Route53, zoneID, name)
@@ -482,7 +552,33 @@ func (e *Env) refuseForeignRecord(ctx context.Context, zoneID, zone, name string
 		return cmdutil.Usagef("delete that record yourself, or choose another --dns-name",
 			"hosted zone %s already has a %s record for %s that wtt did not write", zone, rr.Type, name)
 	}
+	e.noRecord(zoneID, name)
 	return nil
+}
+
+// noRecord remembers, for the rest of the command, that the zone has no
+// A or CNAME record of name (for a zone made now: no record at all, which
+// an empty name stands for), until the command writes one there
+// (wroteRecord); knownNoRecord asks.
+func (e *Env) noRecord(zoneID, name string) {
+	if e.empty == nil {
+		e.empty = map[string]bool{}
+	}
+	e.empty[shortZoneID(zoneID)+" "+normalizeName(name)] = true
+}
+
+func (e *Env) knownNoRecord(zoneID, name string) bool {
+	z := shortZoneID(zoneID)
+	if e.empty[z+" "] {
+		return true
+	}
+	return e.empty[z+" "+normalizeName(name)]
+}
+
+func (e *Env) wroteRecord(zoneID, name string) {
+	z := shortZoneID(zoneID)
+	delete(e.empty, z+" ")
+	delete(e.empty, z+" "+normalizeName(name))
 }
 
 // PreviewZoneCalls are what PreviewZone may call (read-only), for the IAM
@@ -567,8 +663,9 @@ func (e *Env) publishAddresses(ctx context.Context, x *plan.Exec, name string, t
 
 // answeringAddresses is each live instance's public address: its Elastic
 // IP while it has one (discovery reads that from DescribeAddresses, which
-// the emulator gets right after stop/start), else the auto-assigned one,
-// waited for because AWS assigns it a moment after an Elastic IP goes.
+// the emulator gets right after stop/start), else the auto-assigned one as
+// observed before the step, or, when that is none yet or a released
+// Elastic IP, waited for: AWS assigns it a moment after an Elastic IP goes.
 func (e *Env) answeringAddresses(ctx context.Context, avoid map[string]bool) ([]string, error) {
 	live := e.State.LiveInstances()
 	if len(live) == 0 {
@@ -576,9 +673,12 @@ func (e *Env) answeringAddresses(ctx context.Context, avoid map[string]bool) ([]
 	}
 	var addrs, waitFor []string
 	for _, i := range live {
-		if i.EIP != "" && !avoid[i.EIP] {
+		switch {
+		case i.EIP != "" && !avoid[i.EIP]:
 			addrs = append(addrs, i.EIP)
-		} else {
+		case i.EIP == "" && i.PublicIP != "" && !avoid[i.PublicIP]:
+			addrs = append(addrs, i.PublicIP)
+		default:
 			waitFor = append(waitFor, i.ID)
 		}
 	}
@@ -593,36 +693,49 @@ func (e *Env) answeringAddresses(ctx context.Context, avoid map[string]bool) ([]
 	return addrs, nil
 }
 
+// waitPublicIPs polls the instances until each has a public address that
+// is not one of avoid, and hands the observer the instances as the last
+// poll described them (the step's only calls that change instances came
+// before: the release of their Elastic IPs).
 func (e *Env) waitPublicIPs(ctx context.Context, ids []string, avoid map[string]bool) ([]string, error) {
 	var addrs []string
+	var last []ec2types.Instance
 	err := e.poll(ctx, fmt.Sprintf("instance(s) %v to get a new public IPv4", ids), func(ctx context.Context) (bool, error) {
 		out, err := e.C.EC2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: ids})
 		if err != nil {
 			return false, fmt.Errorf("describing instances %v: %w", ids, err)
 		}
+		last = described(out)
 		addrs = addrs[:0]
-		for _, r := range out.Reservations {
-			for _, in := range r.Instances {
-				ip := aws.ToString(in.PublicIpAddress)
-				if ip == "" || avoid[ip] {
-					return false, nil
-				}
-				addrs = append(addrs, ip)
+		for _, in := range last {
+			ip := aws.ToString(in.PublicIpAddress)
+			if ip == "" || avoid[ip] {
+				return false, nil
 			}
+			addrs = append(addrs, ip)
 		}
 		return len(addrs) == len(ids), nil
 	})
+	if err == nil {
+		e.tookInstances(last, 0)
+	}
 	return addrs, err
 }
 
 // releaseEIPs disassociates and releases every Elastic IP of the app,
-// noting their addresses so the next step never publishes them.
+// noting their addresses so the next step never publishes them. The app
+// then has none; the instances' new addresses are read before the next
+// step.
 func (e *Env) releaseEIPs(ctx context.Context, x *plan.Exec, run *dnsRun) error {
 	for _, a := range e.State.EIPs {
 		run.released[a.PublicIP] = true
 		x.Logf("releasing %s", a.PublicIP)
 	}
-	return e.deleteEIPs(ctx)
+	if err := e.deleteEIPs(ctx); err != nil {
+		return err
+	}
+	e.took(observe.KindAddresses, func(s *observe.State) { s.EIPs = []observe.EIP{} })
+	return nil
 }
 
 // projectDNS is the state after the rung: no Elastic IPs, each instance

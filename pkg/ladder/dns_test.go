@@ -582,6 +582,8 @@ func TestPublishAddressesNeverPublishesAReleasedEIP(t *testing.T) {
 	f := &fakeCloud{publicIPs: [][]string{{"3.0.0.1", "3.0.0.2"}, {"", "54.1.1.2"}, {"54.1.1.1", "54.1.1.2"}}}
 	e := fakeEnv(t, f)
 	e.State.DNS = &observe.DNS{ZoneID: "Z1", ZoneName: "example.com", Name: testName, Type: "A", TTL: 60, Values: []string{"3.0.0.1", "3.0.0.2"}}
+	// Observed before the step, just after the release: the old addresses.
+	e.State.Instances[0].PublicIP, e.State.Instances[1].PublicIP = "3.0.0.1", ""
 	released := map[string]bool{"3.0.0.1": true, "3.0.0.2": true}
 	if err := e.publishAddresses(context.Background(), &plan.Exec{}, testName, 60, released); err != nil {
 		t.Fatal(err)
@@ -597,6 +599,33 @@ func TestPublishAddressesNeverPublishesAReleasedEIP(t *testing.T) {
 	}
 	if f.called("GetChange") == 0 {
 		t.Error("the change was not waited for")
+	}
+}
+
+// Addresses observed just before the step that are not released ones are
+// the instances' new addresses: published without describing them again.
+func TestPublishAddressesTakesTheObservedNewAddresses(t *testing.T) {
+	f := &fakeCloud{publicIPs: [][]string{{"3.0.0.1", "3.0.0.2"}}}
+	e := fakeEnv(t, f)
+	e.State.DNS = &observe.DNS{ZoneID: "Z1", ZoneName: "example.com", Name: testName, Type: "A", TTL: 60, Values: []string{"3.0.0.1", "3.0.0.2"}}
+	released := map[string]bool{"3.0.0.1": true, "3.0.0.2": true}
+	if err := e.publishAddresses(context.Background(), &plan.Exec{}, testName, 60, released); err != nil {
+		t.Fatal(err)
+	}
+	if f.describes != 0 {
+		t.Errorf("described the instances %d time(s): the observed addresses are new", f.describes)
+	}
+	var rrset string
+	for _, b := range f.bodies {
+		if strings.Contains(b, "UPSERT") {
+			rrset = b
+		}
+	}
+	if !strings.Contains(rrset, "54.0.0.1") || !strings.Contains(rrset, "54.0.0.2") {
+		t.Errorf("record written: %s", rrset)
+	}
+	if d := e.State.DNS; !slices.Equal(d.Values, []string{"54.0.0.1", "54.0.0.2"}) || d.TTL != 60 {
+		t.Errorf("the state after the step shows %+v, not the record written", d)
 	}
 }
 

@@ -206,7 +206,8 @@ func (e *Env) deleteInstances(ctx context.Context) error {
 			ids = append(ids, i.ID)
 		}
 	}
-	return e.terminate(ctx, ids)
+	_, err := e.terminate(ctx, ids)
+	return err
 }
 
 func (e *Env) deleteEIPs(ctx context.Context) error {

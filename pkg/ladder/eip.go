@@ -3,6 +3,7 @@ package ladder
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -115,6 +116,20 @@ func EIPsNeeded(s *observe.State) int {
 	return max(0, len(lackingEIP(s))-len(idleEIPs(s)))
 }
 
+// CheckEIPQuota is the package's CheckEIPQuota, remembered for the rest of
+// the command: once the CLI has found room for need more addresses before
+// anything ran, the step that allocates them does not count again.
+func (e *Env) CheckEIPQuota(ctx context.Context, need int) error {
+	if need <= 0 || need <= e.eipRoom {
+		return nil
+	}
+	if err := CheckEIPQuota(ctx, e.C, need); err != nil {
+		return err
+	}
+	e.eipRoom = need
+	return nil
+}
+
 // CheckEIPQuota refuses, as bad input, a plan that would allocate need more
 // Elastic IPs than the region allows. The quota is the account's own from
 // Service Quotas where it answers (an account may have been granted more),
@@ -164,12 +179,14 @@ func (e *Env) ensureEIPs(ctx context.Context, x *plan.Exec) error {
 	if len(lacking) == 0 {
 		return nil
 	}
-	if err := CheckEIPQuota(ctx, e.C, len(lacking)-len(idle)); err != nil {
+	if err := e.CheckEIPQuota(ctx, len(lacking)-len(idle)); err != nil {
 		return err
 	}
-	if err := e.waitRunning(ctx, pendingIDs(lacking)); err != nil {
+	running, err := e.waitRunning(ctx, pendingIDs(lacking))
+	if err != nil {
 		return err
 	}
+	var given []observe.EIP
 	for n, inst := range lacking {
 		var addr observe.EIP
 		if n < len(idle) {
@@ -182,12 +199,51 @@ func (e *Env) ensureEIPs(ctx context.Context, x *plan.Exec) error {
 			}
 			addr = a
 		}
-		if err := e.associateEIP(ctx, addr, inst.ID); err != nil {
+		assoc, err := e.associateEIP(ctx, addr, inst.ID)
+		if err != nil {
 			return err
 		}
 		x.Logf("%s -> %s", addr.PublicIP, inst.ID)
+		addr.InstanceID, addr.AssociationID = inst.ID, assoc
+		given = append(given, addr)
 	}
+	// The instances that were pending run now, as the wait saw them; the
+	// addresses then moved onto them, which tookEIPs says.
+	e.tookInstances(running, 0)
+	e.tookEIPs(given)
 	return nil
+}
+
+// tookEIPs hands the observer the Elastic IPs a step allocated (or reused)
+// and associated, every one with its instance: the app's addresses are the
+// observed ones with these in place, and each of these instances answers
+// on its address. Every call of the step that changed addresses or
+// instances made exactly that. An association whose ID the step did not
+// learn leaves both kinds to be read again.
+func (e *Env) tookEIPs(given []observe.EIP) {
+	byInstance := map[string]observe.EIP{}
+	for _, a := range given {
+		if a.AssociationID == "" || a.AllocationID == "" {
+			return
+		}
+		byInstance[a.InstanceID] = a
+	}
+	e.took(observe.KindAddresses|observe.KindInstances, func(s *observe.State) {
+		eips := []observe.EIP{}
+		for _, a := range s.EIPs {
+			if !slices.ContainsFunc(given, func(g observe.EIP) bool { return g.AllocationID == a.AllocationID }) {
+				eips = append(eips, a)
+			}
+		}
+		s.EIPs = append(eips, given...)
+		is := slices.Clone(s.Instances)
+		for k := range is {
+			if a, ok := byInstance[is[k].ID]; ok {
+				is[k].EIP, is[k].PublicIP = a.PublicIP, a.PublicIP
+			}
+		}
+		s.Instances = is
+	})
 }
 
 func pendingIDs(is []observe.Instance) []string {
@@ -241,9 +297,10 @@ func (e *Env) allocateEIP(ctx context.Context, instanceID string) (observe.EIP, 
 
 // associateEIP never moves an address already associated elsewhere
 // (AllowReassociation=false): if another run got there first, AWS says so
-// instead of silently taking it from that instance.
-func (e *Env) associateEIP(ctx context.Context, a observe.EIP, instanceID string) error {
-	_, err := e.C.EC2.AssociateAddress(ctx, &ec2.AssociateAddressInput{
+// instead of silently taking it from that instance. It returns the
+// association's ID.
+func (e *Env) associateEIP(ctx context.Context, a observe.EIP, instanceID string) (string, error) {
+	out, err := e.C.EC2.AssociateAddress(ctx, &ec2.AssociateAddressInput{
 		AllocationId: aws.String(a.AllocationID), InstanceId: aws.String(instanceID), AllowReassociation: aws.Bool(false),
 	})
 	if err != nil && hasCode(err, "Resource.AlreadyAssociated") {
@@ -251,13 +308,13 @@ func (e *Env) associateEIP(ctx context.Context, a observe.EIP, instanceID string
 		// address is on this very instance.
 		out, derr := e.C.EC2.DescribeAddresses(ctx, &ec2.DescribeAddressesInput{AllocationIds: []string{a.AllocationID}})
 		if derr == nil && len(out.Addresses) == 1 && aws.ToString(out.Addresses[0].InstanceId) == instanceID {
-			return nil
+			return aws.ToString(out.Addresses[0].AssociationId), nil
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("associating Elastic IP %s with %s: %w", a.PublicIP, instanceID, err)
+		return "", fmt.Errorf("associating Elastic IP %s with %s: %w", a.PublicIP, instanceID, err)
 	}
-	return nil
+	return aws.ToString(out.AssociationId), nil
 }
 
 // checkAllocate asks EC2 whether an Elastic IP could be allocated

@@ -76,6 +76,15 @@ type Env struct {
 	// Observer remembers what was read, so a refresh reads again only
 	// what the calls made since could have changed. Made on first use.
 	Observer *observe.Observer
+
+	// eipRoom is how many more Elastic IPs this command found the
+	// region's quota to allow (CheckEIPQuota).
+	eipRoom int
+	// zones are the account's public hosted zones as this command listed
+	// them (publicZones); empty, the records it knows are not there
+	// (noRecord).
+	zones []hostedZone
+	empty map[string]bool
 }
 
 // Refresh re-observes AWS: everything the first time, then what changed.
@@ -92,6 +101,21 @@ func (e *Env) Refresh(ctx context.Context) error {
 }
 
 func env(x *plan.Exec) *Env { return x.Env.(*Env) }
+
+// took hands the observer what a step's own answers show of the kinds in
+// k (observe.Observer.Took): what the step created, or what its waiter's
+// last poll returned. The refresh before the next step then does not
+// describe them again. set must replace the slices it changes, never write
+// into them: the state the plan was made from shares them. Without an
+// observer (an Env built by hand) the next refresh reads everything anyway.
+func (e *Env) took(k observe.Kind, set func(*observe.State)) {
+	if e.Observer != nil {
+		e.Observer.Took(k, set)
+	}
+	if e.State != nil {
+		set(e.State)
+	}
+}
 
 // tags are what every resource wtt creates carries: discovery depends on
 // them, and `down` deletes exactly what carries them.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -30,6 +31,70 @@ type TypeInfo struct {
 // region (and, when azs are given, in each of them). The emulator accepts
 // any type in ModifyInstanceAttribute, so this check is wtt's own.
 func CheckInstanceType(ctx context.Context, c *awsclient.Clients, typ string, azs []string) (TypeInfo, error) {
+	info, err := typeArch(ctx, c, typ)
+	if err != nil {
+		return TypeInfo{}, err
+	}
+	return info, checkOffered(ctx, c, typ, azs)
+}
+
+// checkOffered refuses a type the region (or, when azs are given, one of
+// them) does not offer.
+func checkOffered(ctx context.Context, c *awsclient.Clients, typ string, azs []string) error {
+	offered, err := offeredAZs(ctx, c, typ)
+	if err != nil {
+		return err
+	}
+	if len(azs) == 0 && len(offered) == 0 {
+		return cmdutil.Usagef("pick a type offered in "+c.Config.Region+" (aws ec2 describe-instance-type-offerings)",
+			"instance type %s is not offered in region %s", typ, c.Config.Region)
+	}
+	for _, az := range azs {
+		if !offered[az] {
+			return cmdutil.Usagef("pick a type offered in every AZ the app uses (aws ec2 describe-instance-type-offerings --location-type availability-zone)",
+				"instance type %s is not offered in %s", typ, az)
+		}
+	}
+	return nil
+}
+
+// typeArchs asks in one call which architecture each type runs. A type
+// EC2 does not know fails the whole question: then each is asked alone,
+// so the refusal names it.
+func typeArchs(ctx context.Context, c *awsclient.Clients, types []string) (map[string]TypeInfo, error) {
+	in := &ec2.DescribeInstanceTypesInput{}
+	for _, t := range types {
+		in.InstanceTypes = append(in.InstanceTypes, ec2types.InstanceType(t))
+	}
+	out, err := c.EC2.DescribeInstanceTypes(ctx, in)
+	if err != nil && !hasCode(err, "InvalidInstanceType") {
+		return nil, fmt.Errorf("checking instance types %s: %w", strings.Join(types, ", "), err)
+	}
+	infos := map[string]TypeInfo{}
+	if err == nil {
+		for _, it := range out.InstanceTypes {
+			info := TypeInfo{Name: string(it.InstanceType), Arch: "amd64"}
+			if pi := it.ProcessorInfo; pi != nil && !slices.Contains(pi.SupportedArchitectures, ec2types.ArchitectureTypeX8664) {
+				info.Arch = "arm64"
+			}
+			infos[info.Name] = info
+		}
+	}
+	for _, t := range types {
+		if _, ok := infos[t]; !ok {
+			info, err := typeArch(ctx, c, t)
+			if err != nil {
+				return nil, err
+			}
+			infos[t] = info
+		}
+	}
+	return infos, nil
+}
+
+// typeArch asks EC2 whether the type exists and which architecture it
+// runs.
+func typeArch(ctx context.Context, c *awsclient.Clients, typ string) (TypeInfo, error) {
 	out, err := c.EC2.DescribeInstanceTypes(ctx, &ec2.DescribeInstanceTypesInput{InstanceTypes: []ec2types.InstanceType{ec2types.InstanceType(typ)}})
 	if err != nil || len(out.InstanceTypes) == 0 {
 		if err != nil && !hasCode(err, "InvalidInstanceType") {
@@ -42,33 +107,52 @@ func CheckInstanceType(ctx context.Context, c *awsclient.Clients, typ string, az
 	if pi := out.InstanceTypes[0].ProcessorInfo; pi != nil && !slices.Contains(pi.SupportedArchitectures, ec2types.ArchitectureTypeX8664) {
 		info.Arch = "arm64"
 	}
-	loc := ec2types.LocationTypeRegion
-	filters := []ec2types.Filter{{Name: aws.String("instance-type"), Values: []string{typ}}}
-	if len(azs) > 0 {
-		loc = ec2types.LocationTypeAvailabilityZone
-	}
-	offs, err := c.EC2.DescribeInstanceTypeOfferings(ctx, &ec2.DescribeInstanceTypeOfferingsInput{LocationType: loc, Filters: filters})
+	return info, nil
+}
+
+// offeredAZs are the AZs of the region that offer typ. Every check asks
+// this one question (a type is offered in the region when some AZ offers
+// it), so a command asks it once: the answer is a fact (awsclient).
+func offeredAZs(ctx context.Context, c *awsclient.Clients, typ string) (map[string]bool, error) {
+	offs, err := c.EC2.DescribeInstanceTypeOfferings(ctx, &ec2.DescribeInstanceTypeOfferingsInput{
+		LocationType: ec2types.LocationTypeAvailabilityZone,
+		Filters:      []ec2types.Filter{{Name: aws.String("instance-type"), Values: []string{typ}}},
+	})
 	if err != nil {
-		return TypeInfo{}, fmt.Errorf("checking where %s is offered: %w", typ, err)
+		return nil, fmt.Errorf("checking where %s is offered: %w", typ, err)
 	}
 	offered := map[string]bool{}
 	for _, o := range offs.InstanceTypeOfferings {
 		offered[aws.ToString(o.Location)] = true
 	}
-	if len(azs) == 0 {
-		if len(offered) == 0 {
-			return TypeInfo{}, cmdutil.Usagef("pick a type offered in "+c.Config.Region+" (aws ec2 describe-instance-type-offerings)",
-				"instance type %s is not offered in region %s", typ, c.Config.Region)
+	return offered, nil
+}
+
+// launchType is what a launch needs to know of its type: the
+// architecture, and that it is offered, which instances of the type the
+// app runs already prove.
+func (e *Env) launchType(ctx context.Context, typ string) (TypeInfo, error) {
+	for _, i := range e.State.LiveInstances() {
+		if i.Type == typ {
+			return e.archOf(ctx, typ)
 		}
-		return info, nil
 	}
-	for _, az := range azs {
-		if !offered[az] {
-			return TypeInfo{}, cmdutil.Usagef("pick a type offered in every AZ the app uses (aws ec2 describe-instance-type-offerings --location-type availability-zone)",
-				"instance type %s is not offered in %s", typ, az)
+	return CheckInstanceType(ctx, e.C, typ, nil)
+}
+
+// archOf is the architecture typ runs: that of an instance of the type the
+// app runs (EC2 describes it with the instance), else EC2's answer.
+func (e *Env) archOf(ctx context.Context, typ string) (TypeInfo, error) {
+	for _, i := range e.State.LiveInstances() {
+		switch {
+		case i.Type != typ:
+		case i.Arch == string(ec2types.ArchitectureValuesX8664):
+			return TypeInfo{Name: typ, Arch: "amd64"}, nil
+		case i.Arch == string(ec2types.ArchitectureValuesArm64):
+			return TypeInfo{Name: typ, Arch: "arm64"}, nil
 		}
 	}
-	return info, nil
+	return typeArch(ctx, e.C, typ)
 }
 
 // amiParameter is AWS's public pointer to the newest Amazon Linux 2023.
@@ -107,7 +191,9 @@ type launchSpec struct {
 
 // ensureInstances launches instances until `want` live ones of the role
 // exist. Instances are counted by tag first, so a run killed after
-// RunInstances returned (or before it answered) never launches twice.
+// RunInstances returned (or before it answered) never launches twice. The
+// instances it launched are handed to the observer as its wait last saw
+// them: running.
 func (e *Env) ensureInstances(ctx context.Context, spec launchSpec, want int) ([]string, error) {
 	var have []string
 	used := map[string]int{}
@@ -120,7 +206,7 @@ func (e *Env) ensureInstances(ctx context.Context, spec launchSpec, want int) ([
 	if len(have) >= want {
 		return have, nil
 	}
-	info, err := CheckInstanceType(ctx, e.C, spec.Type, nil)
+	info, err := e.launchType(ctx, spec.Type)
 	if err != nil {
 		return nil, err
 	}
@@ -142,9 +228,11 @@ func (e *Env) ensureInstances(ctx context.Context, spec launchSpec, want int) ([
 		}
 		launched = append(launched, id)
 	}
-	if err := e.waitRunning(ctx, launched); err != nil {
+	running, err := e.waitRunning(ctx, launched)
+	if err != nil {
 		return nil, err
 	}
+	e.tookInstances(running, 0)
 	return append(have, launched...), nil
 }
 
@@ -216,34 +304,92 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// waitRunning waits for instances to run, bounded by the wait timeout.
-func (e *Env) waitRunning(ctx context.Context, ids []string) error {
+// waitRunning waits for instances to run, bounded by the wait timeout, and
+// returns them as its last poll described them.
+func (e *Env) waitRunning(ctx context.Context, ids []string) ([]ec2types.Instance, error) {
 	if len(ids) == 0 {
-		return nil
+		return nil, nil
 	}
 	w := ec2.NewInstanceRunningWaiter(e.C.EC2, func(o *ec2.InstanceRunningWaiterOptions) {
 		o.MinDelay = e.pollInterval()
 		o.MaxDelay = e.maxPollDelay(15 * time.Second)
 	})
 	start := time.Now()
-	if err := w.Wait(ctx, &ec2.DescribeInstancesInput{InstanceIds: ids}, e.waitTimeout()); err != nil {
-		return &WaitError{What: fmt.Sprintf("instance(s) %v to be running", ids), After: time.Since(start), Err: err,
+	out, err := w.WaitForOutput(ctx, &ec2.DescribeInstancesInput{InstanceIds: ids}, e.waitTimeout())
+	if err != nil {
+		return nil, &WaitError{What: fmt.Sprintf("instance(s) %v to be running", ids), After: time.Since(start), Err: err,
 			Next: "check them with `wtt status`; run the same command again to continue (it finds these instances by their tags)"}
 	}
-	return nil
+	return described(out), nil
 }
 
-// terminate terminates instances and waits until they are gone.
-func (e *Env) terminate(ctx context.Context, ids []string) error {
-	if len(ids) == 0 {
+// described flattens a DescribeInstances answer.
+func described(out *ec2.DescribeInstancesOutput) []ec2types.Instance {
+	if out == nil {
 		return nil
+	}
+	var is []ec2types.Instance
+	for _, r := range out.Reservations {
+		is = append(is, r.Instances...)
+	}
+	return is
+}
+
+// tookInstances hands the observer the instances as a step's last describe
+// of them returned (a waiter's final poll), in place of what it had of
+// them; also names other kinds the step's calls touched and it knows
+// unchanged. A step may do so only when every call it made that changes
+// instances concerned these and came before that describe: the app's other
+// instances are then as observed, and these as described.
+func (e *Env) tookInstances(is []ec2types.Instance, also observe.Kind) {
+	if len(is) == 0 {
+		return
+	}
+	fresh := map[string]observe.Instance{}
+	for _, in := range is {
+		i := observe.InstanceFrom(in)
+		fresh[i.ID] = i
+	}
+	e.took(observe.KindInstances|also, func(s *observe.State) {
+		var out []observe.Instance
+		for _, i := range s.Instances {
+			if _, ok := fresh[i.ID]; !ok {
+				out = append(out, i)
+			}
+		}
+		for _, i := range fresh {
+			// Discovery lists every state but terminated.
+			if i.State == string(ec2types.InstanceStateNameTerminated) {
+				continue
+			}
+			if a := eipFor(s, i.ID); a != nil {
+				i.EIP, i.PublicIP = a.PublicIP, a.PublicIP
+			}
+			out = append(out, i)
+		}
+		// As discovery sorts them: oldest first.
+		slices.SortFunc(out, func(a, b observe.Instance) int {
+			if c := a.LaunchTime.Compare(b.LaunchTime); c != 0 {
+				return c
+			}
+			return strings.Compare(a.ID, b.ID)
+		})
+		s.Instances = out
+	})
+}
+
+// terminate terminates instances and waits until they are gone; it returns
+// them as its wait last described them.
+func (e *Env) terminate(ctx context.Context, ids []string) ([]ec2types.Instance, error) {
+	if len(ids) == 0 {
+		return nil, nil
 	}
 	if _, err := e.C.EC2.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: ids}); err != nil && !hasCode(err, "InvalidInstanceID.NotFound") {
 		// A repeat of a call whose answer was lost: AWS accepts it, the
 		// emulator fails on the network interface the first call removed.
 		// Either way, instances already going are what was asked for.
 		if going, derr := e.allTerminating(ctx, ids); derr != nil || !going {
-			return fmt.Errorf("terminating %v: %w", ids, err)
+			return nil, fmt.Errorf("terminating %v: %w", ids, err)
 		}
 	}
 	w := ec2.NewInstanceTerminatedWaiter(e.C.EC2, func(o *ec2.InstanceTerminatedWaiterOptions) {
@@ -251,11 +397,12 @@ func (e *Env) terminate(ctx context.Context, ids []string) error {
 		o.MaxDelay = e.maxPollDelay(15 * time.Second)
 	})
 	start := time.Now()
-	if err := w.Wait(ctx, &ec2.DescribeInstancesInput{InstanceIds: ids}, e.waitTimeout()); err != nil {
-		return &WaitError{What: fmt.Sprintf("instance(s) %v to terminate", ids), After: time.Since(start), Err: err,
+	out, err := w.WaitForOutput(ctx, &ec2.DescribeInstancesInput{InstanceIds: ids}, e.waitTimeout())
+	if err != nil {
+		return nil, &WaitError{What: fmt.Sprintf("instance(s) %v to terminate", ids), After: time.Since(start), Err: err,
 			Next: "run the same command again; termination continues in AWS meanwhile"}
 	}
-	return nil
+	return described(out), nil
 }
 
 var errNoSubnets = errors.New("the app's network has no subnets; run `wtt up` first")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -42,9 +43,13 @@ func networkComplete(s *observe.State) bool {
 		len(n.RouteTables) >= 2 && n.S3EndpointID != ""
 }
 
-// ensureNetwork creates whatever part of the network is missing.
+// ensureNetwork creates whatever part of the network is missing. A
+// network it builds in a VPC it has just created is known whole from the
+// answers to its own calls (nothing else can be in that VPC yet), and is
+// handed to the observer rather than described again.
 func (e *Env) ensureNetwork(ctx context.Context) error {
 	s := e.State
+	fresh := false // the VPC was created by this call, not found
 	if s.Network.VPCID == "" {
 		id, err := createOrAdopt(ctx, "creating the VPC", func(ctx context.Context) (string, error) {
 			out, err := e.C.EC2.CreateVpc(ctx, &ec2.CreateVpcInput{
@@ -55,6 +60,7 @@ func (e *Env) ensureNetwork(ctx context.Context) error {
 			if err != nil {
 				return "", err
 			}
+			fresh = true
 			return aws.ToString(out.Vpc.VpcId), nil
 		}, func(ctx context.Context) (string, bool, error) {
 			out, err := e.C.EC2.DescribeVpcs(ctx, &ec2.DescribeVpcsInput{Filters: e.tagFilters("vpc")})
@@ -66,7 +72,8 @@ func (e *Env) ensureNetwork(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("creating VPC: %w", err)
 		}
-		s.Network.VPCID = id
+		fresh = fresh && len(s.StrayNetworks) == 0
+		s.Network.VPCID, s.Network.CIDR = id, vpcCIDR
 		if _, err := e.C.EC2.ModifyVpcAttribute(ctx, &ec2.ModifyVpcAttributeInput{
 			VpcId: aws.String(id), EnableDnsHostnames: &ec2types.AttributeBooleanValue{Value: aws.Bool(true)},
 		}); err != nil {
@@ -134,15 +141,17 @@ func (e *Env) ensureNetwork(ctx context.Context) error {
 	}
 
 	var rtIDs []string
+	var tables []observe.RouteTable
 	for _, public := range []bool{true, false} {
-		id, err := e.ensureRouteTable(ctx, public)
+		rt, err := e.ensureRouteTable(ctx, public, fresh)
 		if err != nil {
 			return err
 		}
-		rtIDs = append(rtIDs, id)
+		rtIDs = append(rtIDs, rt.ID)
+		tables = append(tables, rt)
 	}
 	if s.Network.S3EndpointID == "" {
-		if _, err := e.C.EC2.CreateVpcEndpoint(ctx, &ec2.CreateVpcEndpointInput{
+		out, err := e.C.EC2.CreateVpcEndpoint(ctx, &ec2.CreateVpcEndpointInput{
 			// The SDK does not fill this token itself; with it, a retry
 			// after a lost answer gets the first endpoint back.
 			ClientToken:       e.clientToken("s3", s.Network.VPCID),
@@ -151,11 +160,41 @@ func (e *Env) ensureNetwork(ctx context.Context) error {
 			VpcEndpointType:   ec2types.VpcEndpointTypeGateway,
 			RouteTableIds:     rtIDs,
 			TagSpecifications: e.tagSpec(ec2types.ResourceTypeVpcEndpoint, "s3-endpoint", e.N.VPC()+"-s3"),
-		}); err != nil {
+		})
+		if err != nil {
 			return fmt.Errorf("creating the S3 gateway endpoint: %w", err)
 		}
+		if out.VpcEndpoint != nil {
+			s.Network.S3EndpointID = aws.ToString(out.VpcEndpoint.VpcEndpointId)
+		}
+	}
+	if fresh {
+		e.tookNetwork(tables)
 	}
 	return nil
+}
+
+// tookNetwork hands the network just built in a new VPC to the observer:
+// its subnets, gateway, route tables and endpoint as created, the VPC's
+// tags as given, no security group yet, and so no DNS record named.
+func (e *Env) tookNetwork(tables []observe.RouteTable) {
+	n := e.State.Network
+	n.Subnets = slices.Clone(n.Subnets)
+	slices.SortFunc(n.Subnets, func(a, b observe.Subnet) int {
+		if a.AZ != b.AZ {
+			return strings.Compare(a.AZ, b.AZ)
+		}
+		return strings.Compare(a.CIDR, b.CIDR)
+	})
+	n.RouteTables = tables
+	n.WebSG, n.ALBSG, n.PrivateSG = nil, nil, nil
+	n.Tags = map[string]string{}
+	for _, t := range e.tags("vpc", e.N.VPC()) {
+		n.Tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
+	}
+	e.took(observe.KindNetwork|observe.KindSecurityGroups|observe.KindVPCTags|observe.KindDNS, func(s *observe.State) {
+		s.Network, s.DNS = n, nil
+	})
 }
 
 // createSubnet creates a subnet, or adopts the one with that CIDR in the
@@ -191,7 +230,10 @@ func (e *Env) tagFilters(role string) []ec2types.Filter {
 	}
 }
 
-func (e *Env) ensureRouteTable(ctx context.Context, public bool) (string, error) {
+// ensureRouteTable makes the public (or private) route table and
+// associates the subnets of its kind with it. In a VPC created a moment ago
+// (fresh) there is no table of the app's to find first.
+func (e *Env) ensureRouteTable(ctx context.Context, public, fresh bool) (observe.RouteTable, error) {
 	s := e.State
 	role := "private"
 	if public {
@@ -200,24 +242,31 @@ func (e *Env) ensureRouteTable(ctx context.Context, public bool) (string, error)
 	var rt *observe.RouteTable
 	for i := range s.Network.RouteTables {
 		if s.Network.RouteTables[i].Public == public {
-			rt = &s.Network.RouteTables[i]
+			c := s.Network.RouteTables[i]
+			c.Subnets, c.AssociationIDs = slices.Clone(c.Subnets), slices.Clone(c.AssociationIDs)
+			rt = &c
 		}
 	}
 	if rt == nil {
 		// A public table whose default route was never added looks private;
 		// tell the two apart by the role tag before creating another.
-		out, err := e.C.EC2.DescribeRouteTables(ctx, &ec2.DescribeRouteTablesInput{Filters: []ec2types.Filter{
-			{Name: aws.String("vpc-id"), Values: []string{s.Network.VPCID}},
-			{Name: aws.String("tag:wtt:role"), Values: []string{"rtb-" + role}},
-		}})
-		if err != nil {
-			return "", fmt.Errorf("describing route tables: %w", err)
+		var out *ec2.DescribeRouteTablesOutput
+		if !fresh {
+			var err error
+			out, err = e.C.EC2.DescribeRouteTables(ctx, &ec2.DescribeRouteTablesInput{Filters: []ec2types.Filter{
+				{Name: aws.String("vpc-id"), Values: []string{s.Network.VPCID}},
+				{Name: aws.String("tag:wtt:role"), Values: []string{"rtb-" + role}},
+			}})
+			if err != nil {
+				return observe.RouteTable{}, fmt.Errorf("describing route tables: %w", err)
+			}
 		}
-		if len(out.RouteTables) > 0 {
+		if out != nil && len(out.RouteTables) > 0 {
 			rt = &observe.RouteTable{ID: aws.ToString(out.RouteTables[0].RouteTableId)}
 			for _, a := range out.RouteTables[0].Associations {
 				if a.SubnetId != nil {
 					rt.Subnets = append(rt.Subnets, aws.ToString(a.SubnetId))
+					rt.AssociationIDs = append(rt.AssociationIDs, aws.ToString(a.RouteTableAssociationId))
 				}
 			}
 		} else {
@@ -226,7 +275,7 @@ func (e *Env) ensureRouteTable(ctx context.Context, public bool) (string, error)
 				TagSpecifications: e.tagSpec(ec2types.ResourceTypeRouteTable, "rtb-"+role, e.N.VPC()+"-"+role),
 			})
 			if err != nil {
-				return "", fmt.Errorf("creating %s route table: %w", role, err)
+				return observe.RouteTable{}, fmt.Errorf("creating %s route table: %w", role, err)
 			}
 			rt = &observe.RouteTable{ID: aws.ToString(created.RouteTable.RouteTableId)}
 		}
@@ -234,22 +283,27 @@ func (e *Env) ensureRouteTable(ctx context.Context, public bool) (string, error)
 			if _, err := e.C.EC2.CreateRoute(ctx, &ec2.CreateRouteInput{
 				RouteTableId: aws.String(rt.ID), DestinationCidrBlock: aws.String("0.0.0.0/0"), GatewayId: aws.String(s.Network.IGWID),
 			}); err != nil && !hasCode(err, "RouteAlreadyExists") {
-				return "", fmt.Errorf("adding the default route: %w", err)
+				return observe.RouteTable{}, fmt.Errorf("adding the default route: %w", err)
 			}
 		}
 	}
+	rt.Public = public
 	for _, sn := range s.Network.SubnetsWhere(public) {
 		if slices.Contains(rt.Subnets, sn.ID) {
 			continue
 		}
-		if _, err := e.C.EC2.AssociateRouteTable(ctx, &ec2.AssociateRouteTableInput{
+		out, err := e.C.EC2.AssociateRouteTable(ctx, &ec2.AssociateRouteTableInput{
 			RouteTableId: aws.String(rt.ID), SubnetId: aws.String(sn.ID),
-		}); err != nil && !hasCode(err, "Resource.AlreadyAssociated") {
-			return "", fmt.Errorf("associating subnet %s with the %s route table: %w", sn.ID, role, err)
+		})
+		if err != nil && !hasCode(err, "Resource.AlreadyAssociated") {
+			return observe.RouteTable{}, fmt.Errorf("associating subnet %s with the %s route table: %w", sn.ID, role, err)
 		}
 		rt.Subnets = append(rt.Subnets, sn.ID)
+		if out != nil {
+			rt.AssociationIDs = append(rt.AssociationIDs, aws.ToString(out.AssociationId))
+		}
 	}
-	return rt.ID, nil
+	return *rt, nil
 }
 
 // availabilityZones returns up to maxAZs available AZs of the region, the
@@ -277,9 +331,12 @@ func (e *Env) availabilityZones(ctx context.Context) ([]string, error) {
 }
 
 // ensureSecurityGroup finds the named group in the VPC or creates it, then
-// makes its ingress exactly the given rules.
-func (e *Env) ensureSecurityGroup(ctx context.Context, existing *observe.SecurityGroup, name, role, desc string, want []ec2types.IpPermission) (string, error) {
+// makes its ingress exactly the given rules. It returns the group as the
+// step left it when it created it (its rules are then exactly want), and
+// nil when it found it: what else a found group admits only a read shows.
+func (e *Env) ensureSecurityGroup(ctx context.Context, existing *observe.SecurityGroup, name, role, desc string, want []ec2types.IpPermission) (string, *observe.SecurityGroup, error) {
 	id := ""
+	created := false
 	if existing != nil {
 		id = existing.ID
 	} else {
@@ -288,17 +345,17 @@ func (e *Env) ensureSecurityGroup(ctx context.Context, existing *observe.Securit
 			TagSpecifications: e.tagSpec(ec2types.ResourceTypeSecurityGroup, role, name),
 		})
 		if err != nil && !hasCode(err, "InvalidGroup.Duplicate") {
-			return "", fmt.Errorf("creating security group %s: %w", name, err)
+			return "", nil, fmt.Errorf("creating security group %s: %w", name, err)
 		}
 		if err == nil {
-			id = aws.ToString(out.GroupId)
+			id, created = aws.ToString(out.GroupId), true
 		} else {
 			found, err := e.C.EC2.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []ec2types.Filter{
 				{Name: aws.String("vpc-id"), Values: []string{e.State.Network.VPCID}},
 				{Name: aws.String("group-name"), Values: []string{name}},
 			}})
 			if err != nil || len(found.SecurityGroups) == 0 {
-				return "", fmt.Errorf("finding security group %s: %v", name, err)
+				return "", nil, fmt.Errorf("finding security group %s: %v", name, err)
 			}
 			id = aws.ToString(found.SecurityGroups[0].GroupId)
 		}
@@ -306,9 +363,29 @@ func (e *Env) ensureSecurityGroup(ctx context.Context, existing *observe.Securit
 	if _, err := e.C.EC2.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{
 		GroupId: aws.String(id), IpPermissions: want,
 	}); err != nil && !hasCode(err, "InvalidPermission.Duplicate") {
-		return "", fmt.Errorf("opening %s: %w", name, err)
+		return "", nil, fmt.Errorf("opening %s: %w", name, err)
 	}
-	return id, nil
+	if !created {
+		return id, nil, nil
+	}
+	return id, groupAsCreated(id, name, want), nil
+}
+
+// groupAsCreated is a new group with exactly the rules it was given, as
+// discovery would read it.
+func groupAsCreated(id, name string, perms []ec2types.IpPermission) *observe.SecurityGroup {
+	g := &observe.SecurityGroup{ID: id, Name: name}
+	for _, p := range perms {
+		r := observe.Rule{Protocol: aws.ToString(p.IpProtocol), FromPort: aws.ToInt32(p.FromPort), ToPort: aws.ToInt32(p.ToPort)}
+		for _, ip := range p.IpRanges {
+			r.CIDRs = append(r.CIDRs, aws.ToString(ip.CidrIp))
+		}
+		for _, pair := range p.UserIdGroupPairs {
+			r.SourceGroups = append(r.SourceGroups, aws.ToString(pair.GroupId))
+		}
+		g.Ingress = append(g.Ingress, r)
+	}
+	return g
 }
 
 func httpFromAnywhere() []ec2types.IpPermission {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/whatsthetime/wtt/pkg/awsclient"
 	"github.com/whatsthetime/wtt/pkg/cmdutil"
+	"github.com/whatsthetime/wtt/pkg/names"
 	"github.com/whatsthetime/wtt/pkg/observe"
 	"github.com/whatsthetime/wtt/pkg/plan"
 	"github.com/whatsthetime/wtt/pkg/pricing"
@@ -380,17 +382,25 @@ func (e *Env) buyReserved(ctx context.Context, x *plan.Exec, f *Offering, planne
 	if err := e.tagReserved(ctx, id); err != nil {
 		return err
 	}
-	if err := e.waitReserved(ctx, id); err != nil {
+	bought, err := e.waitReserved(ctx, id)
+	if err != nil {
 		return err
 	}
-	// Tagged and visible: the purchase is accounted for.
+	// Tagged and visible: the purchase is accounted for, and the
+	// reservations of the type are those observed and this one.
+	e.took(observe.KindReserved, func(s *observe.State) {
+		rs := slices.DeleteFunc(slices.Clone(s.Reserved), func(r observe.Reserved) bool { return r.ID == bought.ID })
+		s.Reserved = append(rs, bought)
+	})
 	return e.deleteReservedIntent(ctx)
 }
 
 // waitReserved waits until the purchase is visible as covering, so that a
-// run started right after this one counts it instead of buying again.
-func (e *Env) waitReserved(ctx context.Context, id string) error {
-	return e.poll(ctx, "Reserved Instances "+id+" to be visible", func(ctx context.Context) (bool, error) {
+// run started right after this one counts it instead of buying again. It
+// returns the reservation as discovery would read it.
+func (e *Env) waitReserved(ctx context.Context, id string) (observe.Reserved, error) {
+	var seen observe.Reserved
+	err := e.poll(ctx, "Reserved Instances "+id+" to be visible", func(ctx context.Context) (bool, error) {
 		out, err := e.C.EC2.DescribeReservedInstances(ctx, &ec2.DescribeReservedInstancesInput{ReservedInstancesIds: []string{id}})
 		if hasCode(err, "InvalidReservedInstancesId", "InvalidReservedInstancesId.NotFound") {
 			return false, nil // not visible yet
@@ -401,6 +411,7 @@ func (e *Env) waitReserved(ctx context.Context, id string) error {
 		for _, r := range out.ReservedInstances {
 			switch st := string(r.State); st {
 			case "active", "payment-pending":
+				seen = reservedFrom(r, e.App)
 				return true, nil
 			case "payment-failed":
 				return false, fmt.Errorf("the payment for Reserved Instances %s failed; check the account's payment method, then run the same command again", id)
@@ -408,6 +419,28 @@ func (e *Env) waitReserved(ctx context.Context, id string) error {
 		}
 		return false, nil
 	})
+	return seen, err
+}
+
+// reservedFrom is a reservation as discovery reads it.
+func reservedFrom(r ec2types.ReservedInstances, app string) observe.Reserved {
+	ri := observe.Reserved{
+		ID: aws.ToString(r.ReservedInstancesId), InstanceType: string(r.InstanceType), Count: aws.ToInt32(r.InstanceCount),
+		State: string(r.State), Scope: string(r.Scope), AZ: aws.ToString(r.AvailabilityZone),
+		OfferingClass: string(r.OfferingClass), OfferingType: string(r.OfferingType),
+		FixedPrice: float64(aws.ToFloat32(r.FixedPrice)), Start: aws.ToTime(r.Start), End: aws.ToTime(r.End),
+		// AWS bills the hour in RecurringCharges; the emulator in UsagePrice.
+		HourlyPrice: float64(aws.ToFloat32(r.UsagePrice)),
+	}
+	for _, t := range r.Tags {
+		if aws.ToString(t.Key) == names.TagApp && aws.ToString(t.Value) == app {
+			ri.BoughtByWtt = true
+		}
+	}
+	for _, rc := range r.RecurringCharges {
+		ri.HourlyPrice += aws.ToFloat64(rc.Amount)
+	}
+	return ri
 }
 
 // checkReservedPurchase asks EC2 to validate the purchase with DryRun.

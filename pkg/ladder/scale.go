@@ -233,26 +233,32 @@ const maxHorizontal = 100
 // is bad input: exit 2, nothing changed.
 func CheckVerticalType(ctx context.Context, e *Env, typ string) error {
 	s := e.State
-	info, err := CheckInstanceType(ctx, e.C, typ, fleetAZs(s))
-	if err != nil {
-		return err
-	}
 	if s.Group != nil || s.LoadBalancer != nil {
-		return nil // new instances launch with an AMI for the type's architecture
+		// New instances launch with an AMI for the type's architecture.
+		_, err := CheckInstanceType(ctx, e.C, typ, fleetAZs(s))
+		return err
 	}
 	// Stop, modify, start keeps the instance's AMI: its architecture must
 	// match the new type's, which AWS checks only when the instance starts.
-	seen := map[string]bool{}
+	// The new type and the current ones are asked about in one call.
+	var current []observe.Instance
+	types := []string{typ}
 	for _, i := range standaloneFleet(s) {
-		if i.Type == typ || i.Type == "" || seen[i.Type] {
-			continue
+		if i.Type != "" && !slices.Contains(types, i.Type) {
+			current = append(current, i)
+			types = append(types, i.Type)
 		}
-		seen[i.Type] = true
-		cur, err := CheckInstanceType(ctx, e.C, i.Type, nil)
-		if err != nil {
-			return fmt.Errorf("checking the current type %s of instance %s: %w", i.Type, i.ID, err)
-		}
-		if cur.Arch != info.Arch {
+	}
+	infos, err := typeArchs(ctx, e.C, types)
+	if err != nil {
+		return err
+	}
+	if err := checkOffered(ctx, e.C, typ, fleetAZs(s)); err != nil {
+		return err
+	}
+	info := infos[typ]
+	for _, i := range current {
+		if cur := infos[i.Type]; cur.Arch != info.Arch {
 			return cmdutil.Usagef(fmt.Sprintf("pick a %s type, or move behind a load balancer first (wtt migrate --to=alb), where scaling launches new instances with an AMI for the new type", archName(cur.Arch)),
 				"instance type %s is %s but instance %s runs a %s AMI: stopping and starting it with the new type would fail", typ, archName(info.Arch), i.ID, archName(cur.Arch))
 		}
@@ -270,7 +276,7 @@ func CheckHorizontal(ctx context.Context, e *Env, n int) error {
 		return nil // the plan reports these
 	}
 	live := liveByAge(e.State)
-	return CheckEIPQuota(ctx, e.C, n-len(live)-len(idleEIPs(e.State)))
+	return e.CheckEIPQuota(ctx, n-len(live)-len(idleEIPs(e.State)))
 }
 
 func archName(goArch string) string {

@@ -16,6 +16,7 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/whatsthetime/wtt/pkg/awsclient"
 	"github.com/whatsthetime/wtt/pkg/names"
@@ -158,10 +159,13 @@ func TestResizeInstanceStartsOneAnInterruptedRunLeftStopped(t *testing.T) {
 }
 
 func TestModifyTypeRefusesARunningInstance(t *testing.T) {
-	// Observed stopped a moment ago, running now (someone started it).
+	// The change goes by the instance as last described: a running one is
+	// refused, whatever the emulator would accept.
 	f := &sclFakeEC2{state: "running", typ: "t2.micro"}
 	e := sclTestEnv(t, f, nil)
-	err := e.modifyType(context.Background(), "i-1", "m5.large")
+	running := ec2types.Instance{InstanceId: aws.String("i-1"), InstanceType: "t2.micro",
+		State: &ec2types.InstanceState{Name: ec2types.InstanceStateNameRunning}}
+	err := e.modifyType(context.Background(), running, "m5.large")
 	if err == nil || !strings.Contains(err.Error(), "only while it is stopped") {
 		t.Fatalf("err %v", err)
 	}

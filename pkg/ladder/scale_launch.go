@@ -7,10 +7,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
-	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
-
 	"github.com/whatsthetime/wtt/pkg/observe"
 )
 
@@ -22,7 +18,9 @@ var scaleLaunchCalls = joinCalls(launchCalls, deliveryCalls)
 // exists (tags, type), so a run killed at any point and run again never
 // launches twice; counts is a predicate rather than ensureInstances' role
 // because a vertical roll must count the instances of the new type only,
-// while the old ones, of the same role, still serve.
+// while the old ones, of the same role, still serve. Like
+// ensureInstances, it comes first in its step, and hands the observer the
+// instances as its wait last saw them.
 func (e *Env) scaleLaunch(ctx context.Context, spec launchSpec, want int, counts func(observe.Instance) bool) ([]string, error) {
 	var have, pending []string
 	used := map[string]int{}
@@ -37,9 +35,11 @@ func (e *Env) scaleLaunch(ctx context.Context, spec launchSpec, want int, counts
 		}
 	}
 	if len(have) >= want {
-		return have, e.waitRunning(ctx, pending)
+		running, err := e.waitRunning(ctx, pending)
+		e.tookInstances(running, 0)
+		return have, err
 	}
-	info, err := CheckInstanceType(ctx, e.C, spec.Type, nil)
+	info, err := e.archOf(ctx, spec.Type)
 	if err != nil {
 		return nil, err
 	}
@@ -67,7 +67,9 @@ func (e *Env) scaleLaunch(ctx context.Context, spec launchSpec, want int, counts
 		launched = append(launched, id)
 		have = append(have, id)
 	}
-	return have, e.waitRunning(ctx, launched)
+	running, err := e.waitRunning(ctx, launched)
+	e.tookInstances(running, 0)
+	return have, err
 }
 
 // launchFingerprint keeps RunInstances' idempotency tokens apart between
@@ -91,16 +93,9 @@ func (e *Env) offeredSubnets(ctx context.Context, typ string, subnets []observe.
 	if len(subnets) == 0 {
 		return nil, errNoSubnets
 	}
-	out, err := e.C.EC2.DescribeInstanceTypeOfferings(ctx, &ec2.DescribeInstanceTypeOfferingsInput{
-		LocationType: ec2types.LocationTypeAvailabilityZone,
-		Filters:      []ec2types.Filter{{Name: aws.String("instance-type"), Values: []string{typ}}},
-	})
+	offered, err := offeredAZs(ctx, e.C, typ)
 	if err != nil {
-		return nil, fmt.Errorf("checking where %s is offered: %w", typ, err)
-	}
-	offered := map[string]bool{}
-	for _, o := range out.InstanceTypeOfferings {
-		offered[aws.ToString(o.Location)] = true
+		return nil, err
 	}
 	var keep []observe.Subnet
 	for _, sn := range subnets {

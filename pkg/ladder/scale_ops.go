@@ -39,47 +39,48 @@ func stateOf(in ec2types.Instance) string {
 }
 
 // stopAndWait stops the instance (waiting for a pending one to run first,
-// as EC2 cannot stop it before) and waits until it is stopped.
-func (e *Env) stopAndWait(ctx context.Context, in observe.Instance) error {
+// as EC2 cannot stop it before) and waits until it is stopped. It returns
+// the instance as the wait last described it.
+func (e *Env) stopAndWait(ctx context.Context, in observe.Instance) (ec2types.Instance, error) {
 	id := in.ID
 	switch in.State {
-	case "stopped":
-		return nil
 	case "pending":
-		if err := e.waitRunning(ctx, []string{id}); err != nil {
-			return err
+		if _, err := e.waitRunning(ctx, []string{id}); err != nil {
+			return ec2types.Instance{}, err
 		}
 		fallthrough
 	case "running":
 		if _, err := e.C.EC2.StopInstances(ctx, &ec2.StopInstancesInput{InstanceIds: []string{id}}); err != nil {
-			return fmt.Errorf("stopping instance %s: %w", id, err)
+			return ec2types.Instance{}, fmt.Errorf("stopping instance %s: %w", id, err)
 		}
 		progressf(ctx, "stopping %s", id)
 	}
 	return e.waitStopped(ctx, id)
 }
 
-func (e *Env) waitStopped(ctx context.Context, id string) error {
+func (e *Env) waitStopped(ctx context.Context, id string) (ec2types.Instance, error) {
 	w := ec2.NewInstanceStoppedWaiter(e.C.EC2, func(o *ec2.InstanceStoppedWaiterOptions) {
 		o.MinDelay = e.pollInterval()
 		o.MaxDelay = e.maxPollDelay(15 * time.Second)
 	})
 	start := time.Now()
-	if err := w.Wait(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}}, e.waitTimeout()); err != nil {
-		return &WaitError{What: fmt.Sprintf("instance %s to stop", id), After: time.Since(start), Err: err,
+	out, err := w.WaitForOutput(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}}, e.waitTimeout())
+	if err != nil {
+		return ec2types.Instance{}, &WaitError{What: fmt.Sprintf("instance %s to stop", id), After: time.Since(start), Err: err,
 			Next: "run the same command again: it continues from the instance's state (AWS keeps stopping it meanwhile)"}
 	}
-	return nil
+	for _, in := range described(out) {
+		return in, nil
+	}
+	return ec2types.Instance{}, fmt.Errorf("instance %s not found", id)
 }
 
 // modifyType changes a stopped instance's type. AWS refuses the change on
 // a running instance (the emulator does not): the state is checked here,
-// fresh, so wtt never relies on that leniency.
-func (e *Env) modifyType(ctx context.Context, id, typ string) error {
-	in, err := e.describeInstance(ctx, id)
-	if err != nil {
-		return err
-	}
+// on the instance as the wait for it to stop last described it, so wtt
+// never relies on that leniency.
+func (e *Env) modifyType(ctx context.Context, in ec2types.Instance, typ string) error {
+	id := aws.ToString(in.InstanceId)
 	if st := stateOf(in); st != "stopped" {
 		return fmt.Errorf("instance %s is %s, and its type can change only while it is stopped; run the same command again", id, st)
 	}
@@ -96,24 +97,38 @@ func (e *Env) modifyType(ctx context.Context, id, typ string) error {
 	return nil
 }
 
-// startAndWait starts the instance if it is stopped and waits until it runs.
-func (e *Env) startAndWait(ctx context.Context, id, typ string) error {
-	in, err := e.describeInstance(ctx, id)
-	if err != nil {
-		return err
+// startAndWait starts the instance if it is stopped and waits until it
+// runs; it returns the instance as the wait last described it. stopped
+// says the step has just seen it stopped (and resized it); otherwise its
+// state is read first.
+func (e *Env) startAndWait(ctx context.Context, id, typ string, stopped bool) (ec2types.Instance, error) {
+	st := "stopped"
+	if !stopped {
+		in, err := e.describeInstance(ctx, id)
+		if err != nil {
+			return ec2types.Instance{}, err
+		}
+		st = stateOf(in)
 	}
-	switch st := stateOf(in); st {
+	switch st {
 	case "stopped":
 		if _, err := e.C.EC2.StartInstances(ctx, &ec2.StartInstancesInput{InstanceIds: []string{id}}); err != nil {
-			return fmt.Errorf("starting instance %s as %s: %w\n  it is stopped with the new type: run the same command again later "+
+			return ec2types.Instance{}, fmt.Errorf("starting instance %s as %s: %w\n  it is stopped with the new type: run the same command again later "+
 				"(AWS may lack %s capacity in its AZ for a while), or go back with `wtt scale --vertical` and the old type", id, typ, err, typ)
 		}
 		progressf(ctx, "starting %s", id)
 	case "pending", "running":
 	default:
-		return fmt.Errorf("instance %s is %s; run the same command again once it has stopped", id, st)
+		return ec2types.Instance{}, fmt.Errorf("instance %s is %s; run the same command again once it has stopped", id, st)
 	}
-	return e.waitRunning(ctx, []string{id})
+	running, err := e.waitRunning(ctx, []string{id})
+	if err != nil {
+		return ec2types.Instance{}, err
+	}
+	for _, in := range running {
+		return in, nil
+	}
+	return ec2types.Instance{}, fmt.Errorf("instance %s not found", id)
 }
 
 // checkStop asks EC2 whether stopping would be allowed (--dry-run=server).
@@ -136,27 +151,28 @@ func (e *Env) checkStart(ctx context.Context, id string) error {
 
 // keepEIP makes sure the Elastic IP that was on the instance before its
 // restart is on it afterwards. An address in a VPC stays associated across
-// stop and start on AWS; this is the check that it did.
-func (e *Env) keepEIP(ctx context.Context, id string, eip *observe.EIP) error {
+// stop and start on AWS; this is the check that it did. moved says it had
+// to associate it again.
+func (e *Env) keepEIP(ctx context.Context, id string, eip *observe.EIP) (moved bool, err error) {
 	if eip == nil {
-		return nil
+		return false, nil
 	}
 	out, err := e.C.EC2.DescribeAddresses(ctx, &ec2.DescribeAddressesInput{AllocationIds: []string{eip.AllocationID}})
 	if err != nil {
-		return fmt.Errorf("reading Elastic IP %s: %w", eip.PublicIP, err)
+		return false, fmt.Errorf("reading Elastic IP %s: %w", eip.PublicIP, err)
 	}
 	if len(out.Addresses) == 0 {
-		return fmt.Errorf("Elastic IP %s of instance %s was released meanwhile; run `wtt migrate --to=eip` to give it one", eip.PublicIP, id)
+		return false, fmt.Errorf("Elastic IP %s of instance %s was released meanwhile; run `wtt migrate --to=eip` to give it one", eip.PublicIP, id)
 	}
 	if aws.ToString(out.Addresses[0].InstanceId) == id {
 		progressf(ctx, "Elastic IP %s still on %s", eip.PublicIP, id)
-		return nil
+		return false, nil
 	}
-	if err := e.associateEIP(ctx, *eip, id); err != nil {
-		return err
+	if _, err := e.associateEIP(ctx, *eip, id); err != nil {
+		return true, err
 	}
 	progressf(ctx, "Elastic IP %s associated with %s again", eip.PublicIP, id)
-	return nil
+	return true, nil
 }
 
 // syncInstanceRecord makes the app's A record list the addresses the
@@ -235,11 +251,7 @@ func (e *Env) writeRecord(ctx context.Context, addrs []string) error {
 		ttl = 300
 	}
 	progressf(ctx, "record %s: %v -> %v", d.Name, d.Values, addrs)
-	if err := e.upsertA(ctx, d.ZoneID, d.Name, ttl, addrs); err != nil {
-		return err
-	}
-	d.Values = addrs
-	return nil
+	return e.upsertA(ctx, d.ZoneID, d.Name, ttl, addrs)
 }
 
 // removeNewest terminates the newest live standalone instances beyond n,
@@ -255,7 +267,8 @@ func (e *Env) removeNewest(ctx context.Context, n int) error {
 		}
 	}
 	progressf(ctx, "terminating %v", instanceIDs(victims))
-	return e.terminate(ctx, instanceIDs(victims))
+	_, err := e.terminate(ctx, instanceIDs(victims))
+	return err
 }
 
 func (e *Env) releaseEIPOf(ctx context.Context, instanceID string) error {

@@ -73,10 +73,7 @@ func (e *Env) rollIn(ctx context.Context, typ string) error {
 	if err != nil {
 		return err
 	}
-	if err := e.registerTargets(ctx, ids); err != nil {
-		return err
-	}
-	return e.waitHealthy(ctx, ids)
+	return e.registerHealthy(ctx, ids)
 }
 
 // rollOut drains and terminates the instances not of typ, but only while
@@ -90,20 +87,48 @@ func (e *Env) rollOut(ctx context.Context, typ string) error {
 	if len(nw) == 0 {
 		return fmt.Errorf("no %s instance runs yet, so the old ones keep serving; run the same command again", typ)
 	}
-	if err := e.waitHealthy(ctx, instanceIDs(nw)); err != nil {
+	healthy, err := e.waitHealthy(ctx, instanceIDs(nw))
+	if err != nil {
 		return err
 	}
-	return e.drainAndTerminate(ctx, old)
+	e.tookTargets(healthy, nil, 0)
+	return e.drainAndTerminate(ctx, instanceIDs(old))
 }
 
-func (e *Env) drainAndTerminate(ctx context.Context, is []observe.Instance) error {
-	ids := instanceIDs(is)
+// registerHealthy registers instances in the target group and waits until
+// every one is healthy. It comes after the step's launch and before
+// anything else the step does to targets, so it hands the observer the
+// targets as its wait last saw them.
+func (e *Env) registerHealthy(ctx context.Context, ids []string) error {
+	if err := e.registerTargets(ctx, ids); err != nil {
+		return err
+	}
+	healthy, err := e.waitHealthy(ctx, ids)
+	if err != nil {
+		return err
+	}
+	e.tookTargets(healthy, nil, 0)
+	return nil
+}
+
+// drainAndTerminate takes instances out of the target group, waits until
+// their requests have drained and terminates them. It is the last thing
+// its step does to these instances and targets, and the only thing it
+// does to others: the observer is handed both as its waits last saw them.
+func (e *Env) drainAndTerminate(ctx context.Context, ids []string) error {
 	progressf(ctx, "draining %v", ids)
-	if err := e.deregisterTargets(ctx, ids); err != nil {
+	gone, err := e.deregisterTargets(ctx, ids)
+	if err != nil {
 		return err
 	}
 	progressf(ctx, "terminating %v", ids)
-	return e.terminate(ctx, ids)
+	terminated, err := e.terminate(ctx, ids)
+	if err != nil {
+		return err
+	}
+	e.tookInstances(terminated, 0)
+	e.tookTargets(nil, gone, 0)
+	return nil
 }
 
 // privateSpec launches an instance like those the alb rung put behind the
@@ -142,7 +167,7 @@ func planPrivateHorizontal(s *observe.State, n int) ([]*plan.Step, []string) {
 			DowntimeNote: "the load balancer stops sending them new requests before they go",
 			Do: func(ctx context.Context, x *plan.Exec) error {
 				e := env(x)
-				return e.drainAndTerminate(withProgress(ctx, x), newestBeyond(e.State, n))
+				return e.drainAndTerminate(withProgress(ctx, x), instanceIDs(newestBeyond(e.State, n)))
 			},
 		}}, []string{fmt.Sprintf("%d instance(s) remain to carry the load: check they can (`wtt status`)", n)}
 	}
@@ -171,10 +196,7 @@ func (e *Env) growPrivate(ctx context.Context, typ string, n int) error {
 	if err != nil {
 		return err
 	}
-	if err := e.registerTargets(ctx, ids); err != nil {
-		return err
-	}
-	return e.waitHealthy(ctx, ids)
+	return e.registerHealthy(ctx, ids)
 }
 
 func splitByType(is []observe.Instance, typ string) (old, nw []observe.Instance) {

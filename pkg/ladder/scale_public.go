@@ -6,6 +6,8 @@ import (
 	"slices"
 	"time"
 
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
 	"github.com/whatsthetime/wtt/pkg/cmdutil"
 	"github.com/whatsthetime/wtt/pkg/observe"
 	"github.com/whatsthetime/wtt/pkg/plan"
@@ -111,19 +113,29 @@ func (e *Env) resizeInstance(ctx context.Context, id, typ string) error {
 		return nil
 	}
 	eip := eipFor(e.State, id)
+	resized := false
 	if in.Type != typ {
-		if err := e.stopAndWait(ctx, *in); err != nil {
+		stopped, err := e.stopAndWait(ctx, *in)
+		if err != nil {
 			return err
 		}
-		if err := e.modifyType(ctx, id, typ); err != nil {
+		if err := e.modifyType(ctx, stopped, typ); err != nil {
 			return err
 		}
+		resized = true
 	}
-	if err := e.startAndWait(ctx, id, typ); err != nil {
+	running, err := e.startAndWait(ctx, id, typ, resized)
+	if err != nil {
 		return err
 	}
-	if err := e.keepEIP(ctx, id, eip); err != nil {
+	moved, err := e.keepEIP(ctx, id, eip)
+	if err != nil {
 		return err
+	}
+	if !moved {
+		// Stop, change and start were all of this instance, and came
+		// before the wait's last describe; the address stayed on it.
+		e.tookInstances([]ec2types.Instance{running}, 0)
 	}
 	return e.syncInstanceRecord(ctx)
 }

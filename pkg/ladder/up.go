@@ -60,8 +60,11 @@ func planUp(s *observe.State, o Options) ([]*plan.Step, []string, error) {
 			Calls:  []string{"ec2:CreateSecurityGroup", "ec2:AuthorizeSecurityGroupIngress"},
 			Do: func(ctx context.Context, x *plan.Exec) error {
 				e := env(x)
-				_, err := e.ensureSecurityGroup(ctx, e.State.Network.WebSG, e.N.WebSG(), "web",
+				_, made, err := e.ensureSecurityGroup(ctx, e.State.Network.WebSG, e.N.WebSG(), "web",
 					"WhatsTheTime.com instances answering on a public address", httpFromAnywhere())
+				if made != nil {
+					e.took(observe.KindSecurityGroups, func(s *observe.State) { s.Network.WebSG = made })
+				}
 				return err
 			},
 		})

@@ -537,6 +537,7 @@ func instanceFrom(in ec2types.Instance) Instance {
 		Role:              tags[names.TagRole],
 		LaunchTime:        aws.ToTime(in.LaunchTime),
 		Spot:              in.InstanceLifecycle == ec2types.InstanceLifecycleTypeSpot,
+		Arch:              string(in.Architecture),
 	}
 	if d, err := time.ParseDuration(tags[TagDNSDrain]); err == nil && d > 0 {
 		i.DNSDrainSeconds = int64(d.Round(time.Second) / time.Second)

@@ -108,6 +108,8 @@ type Instance struct {
 	LaunchTime        time.Time `json:"launchTime,omitempty"`
 	// Spot instances can be reclaimed by AWS with two minutes' notice.
 	Spot bool `json:"spot,omitempty"`
+	// Arch is the architecture EC2 says it runs (x86_64, arm64).
+	Arch string `json:"-"`
 	// DNSDrainSeconds and RetireAfter are the alb rung's record of a DNS
 	// switch (tags TagDNSDrain and TagRetireAfter): how long the instance
 	// must keep serving clients that cached its address, and the moment it
