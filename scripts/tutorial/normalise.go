@@ -65,6 +65,16 @@ var rules = []rule{
 		prefix, hex, _ := strings.Cut(m, "-")
 		return n.get(prefix, m, func(k int) string { return fmt.Sprintf("%s-%0*d", prefix, len(hex), k) })
 	}},
+	// A diagram's node names carry the resource ID with "_" for "-"
+	// ("n_sn_subnet_57a612e9fd91b9e6a"): they get the same counter as the
+	// ID itself, so the page does not depend on the emulator drawing the
+	// same random IDs from run to run.
+	{regexp.MustCompile(`\bn_((?:[a-z]+_)*?)(i|vpc|subnet|sg|igw|rtb|eipalloc|eipassoc|lt|vpce|ami|eni|vol|acl|snap|r)_([0-9a-f]{8,17})\b`), func(n *normaliser, m string) string {
+		sub := diagramNode.FindStringSubmatch(m)
+		kinds, prefix, hex := sub[1], sub[2], sub[3]
+		id := n.get(prefix, prefix+"-"+hex, func(k int) string { return fmt.Sprintf("%s-%0*d", prefix, len(hex), k) })
+		return "n_" + kinds + strings.ReplaceAll(id, "-", "_")
+	}},
 	// Route 53 hosted zone IDs.
 	{regexp.MustCompile(`\b[A-Z0-9]{12,32}\b`), func(n *normaliser, m string) string {
 		if !strings.ContainsAny(m, "0123456789") || !strings.ContainsAny(m, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") {
@@ -97,6 +107,9 @@ var rules = []rule{
 
 // duration matches what Go's time.Duration prints: 898ms, 1.39s, 2m0.5s.
 const duration = `(?:\d+h)?(?:\d+m)?\d+(?:\.\d+)?(?:ns|µs|us|ms|s|m|h)`
+
+// diagramNode is the node-name rule's pattern, for its parts.
+var diagramNode = regexp.MustCompile(`^n_((?:[a-z]+_)*?)(i|vpc|subnet|sg|igw|rtb|eipalloc|eipassoc|lt|vpce|ami|eni|vol|acl|snap|r)_([0-9a-f]{8,17})$`)
 
 var progressLine = regexp.MustCompile(`^\s+` + duration + ` left:`)
 

@@ -104,3 +104,28 @@ func TestNormaliseCollapsesWaitProgress(t *testing.T) {
 		t.Errorf("a progress figure survived:\n%s", a)
 	}
 }
+
+// A diagram names its nodes after the resources' IDs: two runs that drew
+// different IDs print the same page, and a node's name keeps the number
+// its ID has in the labels.
+func TestNormaliseDiagramNodeNames(t *testing.T) {
+	const run1 = `    subgraph n_sn_subnet_57a612e9fd91b9e6a["subnet-57a612e9fd91b9e6a (public)"]
+      n_i_949d9ebdf87812b56["i-949d9ebdf87812b56<br/>t2.micro running"]
+  n_internet --> n_i_949d9ebdf87812b56`
+	const run2 = `    subgraph n_sn_subnet_d91b9e6aef69df57c["subnet-d91b9e6aef69df57c (public)"]
+      n_i_00f3044c460865276["i-00f3044c460865276<br/>t2.micro running"]
+  n_internet --> n_i_00f3044c460865276`
+	a, b := newNormaliser().text(run1), newNormaliser().text(run2)
+	if a != b {
+		t.Fatalf("normalised diagrams differ:\n%s\n\ndiff:\n%s", a, lineDiff(a, b))
+	}
+	for _, want := range []string{
+		`subgraph n_sn_subnet_00000000000000001["subnet-00000000000000001 (public)"]`,
+		`n_i_00000000000000001["i-00000000000000001<br/>t2.micro running"]`,
+		`n_internet --> n_i_00000000000000001`,
+	} {
+		if !strings.Contains(a, want) {
+			t.Errorf("normalised diagram lacks %q:\n%s", want, a)
+		}
+	}
+}
