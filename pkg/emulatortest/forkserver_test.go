@@ -18,9 +18,10 @@ import (
 // server share nothing: their own ports and processes, their own state, and
 // ids drawn from their own random sequence (each child reseeds moto's).
 func TestForkedEmulatorsAreIsolated(t *testing.T) {
-	if os.Getenv(EndpointEnv) != "" || os.Getenv(ForkServerEnv) == "0" {
-		t.Skip("no fork server in this run")
+	if os.Getenv(EndpointEnv) != "" {
+		t.Skip("no emulator is started in this run")
 	}
+	t.Setenv(ForkServerEnv, "1") // the fork server is opt-in (emulatortest.go)
 	a, b := Start(t), Start(t)
 	if a.proc.how() != b.proc.how() || !strings.Contains(a.proc.how(), "fork server") {
 		t.Fatalf("not forked: %q, %q", a.proc.how(), b.proc.how())
@@ -69,9 +70,10 @@ func TestForkedEmulatorsAreIsolated(t *testing.T) {
 // TestForkedEmulatorReportsItsOutput: a child that fails (here, a bad
 // option) ends with its exit status and its own output, as a plain start does.
 func TestForkedEmulatorReportsItsOutput(t *testing.T) {
-	if os.Getenv(EndpointEnv) != "" || os.Getenv(ForkServerEnv) == "0" {
-		t.Skip("no fork server in this run")
+	if os.Getenv(EndpointEnv) != "" {
+		t.Skip("no emulator is started in this run")
 	}
+	t.Setenv(ForkServerEnv, "1") // the fork server is opt-in (emulatortest.go)
 	root, err := RepoRoot()
 	if err != nil {
 		t.Fatal(err)
@@ -116,9 +118,10 @@ func TestForkServerThatCannotStart(t *testing.T) {
 // freshly started one, including those of what the backends make on their
 // own (the default VPC), which the fork server made before the seed.
 func TestSeededForkedEmulatorDrawsLikeAFreshOne(t *testing.T) {
-	if os.Getenv(EndpointEnv) != "" || os.Getenv(ForkServerEnv) == "0" {
-		t.Skip("no fork server in this run")
+	if os.Getenv(EndpointEnv) != "" {
+		t.Skip("no emulator is started in this run")
 	}
+	t.Setenv(ForkServerEnv, "1") // the fork server is opt-in (emulatortest.go)
 	plain := Start(t, func(o *options) { o.plain = true })
 	forked := Start(t)
 	ids := func(e *Emulator) []string {
