@@ -28,19 +28,7 @@ import (
 // request fewer per mutating command; the account, which STS would have
 // named, is the VPC's owner (STS is asked only when there is no VPC yet).
 func (f *Factory) clientsForLeaseRead(ctx context.Context) (*awsclient.Clients, error) {
-	if f.clients != nil {
-		return f.clients, nil
-	}
-	o := f.awsOptions()
-	c, err := awsclient.Load(ctx, o)
-	if err != nil {
-		return nil, awsConfigError(err)
-	}
-	if err := awsclient.CheckCredentials(ctx, c, o); err != nil {
-		return nil, err
-	}
-	f.clients = c
-	return c, nil
+	return f.loadClients(ctx, awsclient.CheckCredentials)
 }
 
 // readLeaseFirst reads the lease before the first observation, as the

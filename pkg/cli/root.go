@@ -56,6 +56,12 @@ type Factory struct {
 
 // Clients loads AWS configuration once per process.
 func (f *Factory) Clients(ctx context.Context) (*awsclient.Clients, error) {
+	return f.loadClients(ctx, awsclient.Preflight)
+}
+
+// loadClients loads the clients once per process, checked by preflight
+// (the STS preflight, or the call-free half a lease read completes).
+func (f *Factory) loadClients(ctx context.Context, preflight func(context.Context, *awsclient.Clients, awsclient.Options) error) (*awsclient.Clients, error) {
 	if f.clients != nil {
 		return f.clients, nil
 	}
@@ -64,7 +70,7 @@ func (f *Factory) Clients(ctx context.Context) (*awsclient.Clients, error) {
 	if err != nil {
 		return nil, awsConfigError(err)
 	}
-	if err := awsclient.Preflight(ctx, c, o); err != nil {
+	if err := preflight(ctx, c, o); err != nil {
 		return nil, err
 	}
 	f.clients = c
