@@ -24,19 +24,10 @@ trap cleanup EXIT
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
 export AWS_EC2_METADATA_DISABLED=true NO_COLOR=1 WTT_APP=bench
 
-ladder=(
-  "up|up --yes"
-  "eip|migrate --to=eip --yes"
-  "vertical|scale --vertical m5.large --yes"
-  "horizontal|scale --horizontal 3 --yes"
-  "dns|migrate --to=dns --dns-name api.whatisthetime.com --ttl 300 --yes"
-  "alb|migrate --to=alb --dns-drain=0s --yes"
-  "asg|migrate --to=asg --yes"
-  "multi-az|migrate --to=multi-az --azs 3 --yes"
-  "reserved|migrate --to=reserved --payment no-upfront --yes"
-  "status|status"
-  "down|down --yes"
-)
+# The ladder of bench/ladder.sh, then status and down.
+# shellcheck source=bench/ladder-steps.sh
+source bench/ladder-steps.sh
+ladder+=("status|status" "down|down --yes")
 
 # CPU seconds (user+system) a process has used, from /proc.
 cpu_of() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14+$15)/hz }' "/proc/$1/stat"; }

@@ -47,20 +47,9 @@ now() { date +%s.%N; }
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
 export AWS_EC2_METADATA_DISABLED=true NO_COLOR=1
 
-# --dns-drain=0s: the alb rung would otherwise keep the old instances serving
-# for the record's TTL (300 s) after the switch, which the AWS CLI walk does
-# not do either; the benchmark measures the calls, not that wait.
-ladder=(
-  "up|up --yes"
-  "eip|migrate --to=eip --yes"
-  "vertical|scale --vertical m5.large --yes"
-  "horizontal|scale --horizontal 3 --yes"
-  "dns|migrate --to=dns --dns-name api.whatisthetime.com --ttl 300 --yes"
-  "alb|migrate --to=alb --dns-drain=0s --yes"
-  "asg|migrate --to=asg --yes"
-  "multi-az|migrate --to=multi-az --azs 3 --yes"
-  "reserved|migrate --to=reserved --payment no-upfront --yes"
-)
+# The moves, as "name|wtt arguments".
+# shellcheck source=bench/ladder-steps.sh
+source bench/ladder-steps.sh
 
 # wtt
 start_emulator
