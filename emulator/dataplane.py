@@ -26,6 +26,7 @@ from __future__ import annotations
 import ctypes
 import http.client
 import http.server
+import io
 import ipaddress
 import json
 import os
@@ -668,6 +669,11 @@ class DataPlane:
         self.imds_tokens: dict[str, str] = {}  # token -> instance id
         self._route_lock = threading.Lock()  # guards machines/health/target_groups for the proxies
         self._wake = threading.Event()
+        # Reconcile passes started and finished, for a request that must
+        # see its change applied before it answers (addresses_settled).
+        self._passes = threading.Condition()
+        self._started = 0
+        self._finished = 0
         self._stopping = threading.Event()
         self._checks = ThreadPoolExecutor(max_workers=8, thread_name_prefix="health")
         self._replace: list[str] = []  # instance ids the ELB health check has condemned
@@ -695,6 +701,16 @@ class DataPlane:
     def nudge(self) -> None:
         self._wake.set()
 
+    def settle(self, timeout: float = 5.0) -> None:
+        """Wait until a reconcile pass that started after this call has
+        finished: what the request just changed is then served. Passes run
+        on the supervisor's thread only (it spawns the time servers, and
+        PR_SET_PDEATHSIG ties them to the thread that spawned them)."""
+        with self._passes:
+            want = self._started + 1
+            self._wake.set()
+            self._passes.wait_for(lambda: self._finished >= want or self._stopping.is_set(), timeout)
+
     def _run(self) -> None:
         # Every process is spawned from this thread: PR_SET_PDEATHSIG fires
         # when the spawning thread ends, and this one lives as long as the
@@ -702,10 +718,15 @@ class DataPlane:
         while not self._stopping.is_set():
             self._wake.wait(RECONCILE_EVERY)
             self._wake.clear()
+            with self._passes:
+                self._started += 1
             try:
                 self.reconcile()
             except Exception as e:  # keep serving; say what went wrong
                 print(f"wtt dataplane: reconcile: {e!r}", file=sys.stderr, flush=True)
+            with self._passes:
+                self._finished += 1
+                self._passes.notify_all()
         for m in list(self.machines.values()):
             self._halt(m, "stopped", graceful=True, wait=False)
         deadline = time.monotonic() + STOP_GRACE
@@ -1227,9 +1248,16 @@ class DataPlane:
             path = environ.get("PATH_INFO", "")
             if path.startswith(CONTROL_PREFIX):
                 return self._control(environ, start_response, path[len(CONTROL_PREFIX):])
+            settle = _moves_addresses(environ)
             with self.lock:
                 body = list(app(environ, start_response))
-            self.nudge()
+            if settle:
+                # On AWS an address that moves answers where it went as the
+                # call returns; a client that looks the instance up next
+                # must not find a new public IP that refuses connections.
+                self.settle()
+            else:
+                self.nudge()
             return body
 
         return wrapped
@@ -1426,3 +1454,24 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+# EC2 actions after which an instance's public address has moved: the
+# data plane serves the new address before the call answers.
+_ADDRESS_ACTIONS = (b"Action=AssociateAddress", b"Action=DisassociateAddress", b"Action=ReleaseAddress")
+
+
+def _moves_addresses(environ: dict[str, Any]) -> bool:
+    """Whether the request is an EC2 call that moves a public address. The
+    form body is read here and put back for moto to read again."""
+    if environ.get("REQUEST_METHOD") != "POST":
+        return False
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return False
+    if not 0 < length <= 1 << 16:
+        return False
+    body = environ["wsgi.input"].read(length)
+    environ["wsgi.input"] = io.BytesIO(body)
+    return any(body.startswith(a) or b"&" + a in body for a in _ADDRESS_ACTIONS)

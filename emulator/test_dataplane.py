@@ -119,6 +119,31 @@ class DnsWireTest(unittest.TestCase):
 
 
 @unittest.skipUnless(os.path.isfile(BINARY), f"no time server at {BINARY}: run `make build`")
+class MovesAddressesTest(unittest.TestCase):
+    """A request that moves a public address is answered only once the
+    data plane serves the new address; the body it reads to tell stays
+    readable for moto."""
+
+    def environ(self, body: bytes, method: str = "POST") -> dict:
+        import io
+
+        return {"REQUEST_METHOD": method, "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body)}
+
+    def test_address_actions_settle_and_the_body_is_put_back(self) -> None:
+        for body in (b"Action=DisassociateAddress&Version=2016-11-15&AssociationId=eipassoc-1",
+                     b"Version=2016-11-15&Action=ReleaseAddress&AllocationId=eipalloc-1",
+                     b"Action=AssociateAddress&Version=2016-11-15"):
+            env = self.environ(body)
+            self.assertTrue(dataplane._moves_addresses(env), body)
+            self.assertEqual(env["wsgi.input"].read(), body)
+
+    def test_other_requests_do_not(self) -> None:
+        for env in (self.environ(b"Action=DescribeAddresses&Version=2016-11-15"),
+                    self.environ(b"Action=AllocateAddress&Version=2016-11-15"),
+                    self.environ(b"", method="GET")):
+            self.assertFalse(dataplane._moves_addresses(env))
+
+
 class DataPlaneTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls) -> None:
