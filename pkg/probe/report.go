@@ -177,8 +177,11 @@ func (m *Measurement) tolerance() time.Duration {
 //     up to that long, plus the measurement's tolerance.
 //   - A failure at an address the app no longer publishes (a cached DNS
 //     answer, an old public IP) is a client holding an old address; it is
-//     allowed when the step says it takes such an address away
-//     (Step.StaleFor), and only that long after the step began.
+//     allowed when the step it began in, or an earlier one, says it takes
+//     such an address away (Step.StaleFor), and only that long after that
+//     step began: the client holds the address from the step that took it
+//     away, whichever steps run meanwhile (a fast step is over before the
+//     first such failure).
 //   - Anything else must not fail at all: "none" means zero failed
 //     requests.
 func (m *Measurement) Report(operation string) *Report {
@@ -293,12 +296,15 @@ func (m *Measurement) judge(o outage) string {
 	if s.downtime > 0 && o.length() <= s.downtime+m.tolerance() {
 		return ""
 	}
-	if o.allStale && s.staleFor > 0 {
-		if s.staleFor == plan.StaleUntilTold || !o.end.After(s.at.Add(s.staleFor+m.tolerance())) {
-			return ""
+	if o.allStale {
+		if w := m.warnedOfStale(o.step); w >= 0 {
+			ws := m.steps[w]
+			if ws.staleFor == plan.StaleUntilTold || !o.end.After(ws.at.Add(ws.staleFor+m.tolerance())) {
+				return ""
+			}
+			return fmt.Sprintf("requests to an address the app no longer publishes still failed %s after %s began, which said clients hold it for up to %s",
+				o.end.Sub(ws.at).Round(100*time.Millisecond), m.stepName(w), ws.staleFor.Round(time.Second))
 		}
-		return fmt.Sprintf("requests to an address the app no longer publishes still failed %s after %s began, which said clients hold it for up to %s",
-			o.end.Sub(s.at).Round(100*time.Millisecond), where, s.staleFor.Round(time.Second))
 	}
 	if s.downtime > 0 {
 		return fmt.Sprintf("an outage of %s began in %s, which said about %s", o.length().Round(100*time.Millisecond), where, s.downtime.Round(time.Second))
@@ -307,6 +313,17 @@ func (m *Measurement) judge(o outage) string {
 		return fmt.Sprintf("%d request(s) to an address the app no longer publishes failed in %s, and the plan did not warn about it", o.failed, where)
 	}
 	return fmt.Sprintf("%d request(s) failed in %s (an outage of %s), which said no downtime", o.failed, where, o.length().Round(100*time.Millisecond))
+}
+
+// warnedOfStale is the latest step at or before step i that says clients
+// may hold an address it takes away (StaleFor), or -1.
+func (m *Measurement) warnedOfStale(i int) int {
+	for j := i; j >= 0; j-- {
+		if m.steps[j].staleFor > 0 {
+			return j
+		}
+	}
+	return -1
 }
 
 // claim sums up what the steps that ran said.
