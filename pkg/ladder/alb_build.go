@@ -208,7 +208,7 @@ func (e *Env) ensureLoadBalancer(ctx context.Context) error {
 	// Made by this step: as the wait last described it, with the
 	// listener it added. A target group without targets has none whose
 	// state a new listener changes.
-	lb := loadBalancerFrom(active)
+	lb := observe.LoadBalancerFrom(active)
 	lb.ListenerARN, lb.ListenerTarget = listener, tgARN
 	k := observe.KindBalancer
 	if tg := e.State.TargetGroup; tg != nil && tg.ARN == tgARN && len(tg.Targets) == 0 {
@@ -216,24 +216,6 @@ func (e *Env) ensureLoadBalancer(ctx context.Context) error {
 	}
 	e.took(k, func(s *observe.State) { s.LoadBalancer = lb })
 	return nil
-}
-
-// loadBalancerFrom is a load balancer as discovery reads it (without its
-// listener).
-func loadBalancerFrom(lb elbtypes.LoadBalancer) *observe.LoadBalancer {
-	o := &observe.LoadBalancer{
-		ARN: aws.ToString(lb.LoadBalancerArn), Name: aws.ToString(lb.LoadBalancerName), DNSName: aws.ToString(lb.DNSName),
-		CanonicalZoneID: aws.ToString(lb.CanonicalHostedZoneId), Scheme: string(lb.Scheme), SecurityGroups: lb.SecurityGroups,
-	}
-	if lb.State != nil {
-		o.State = string(lb.State.Code)
-	}
-	for _, az := range lb.AvailabilityZones {
-		o.AZs = append(o.AZs, aws.ToString(az.ZoneName))
-		o.Subnets = append(o.Subnets, aws.ToString(az.SubnetId))
-	}
-	slices.Sort(o.AZs)
-	return o
 }
 
 // createOrRepairLoadBalancer returns the load balancer's ARN, and whether

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/route53"
 	r53types "github.com/aws/aws-sdk-go-v2/service/route53/types"
@@ -628,6 +629,25 @@ func notFound(err error, codes ...string) bool {
 	return errors.As(err, &ae) && slices.Contains(codes, ae.ErrorCode())
 }
 
+// LoadBalancerFrom is a load balancer as discovery reads it from ELB's
+// answer, without its listener: for a step that hands the answer of its own
+// create or wait to Observer.Took.
+func LoadBalancerFrom(lb elbtypes.LoadBalancer) *LoadBalancer {
+	o := &LoadBalancer{
+		ARN: aws.ToString(lb.LoadBalancerArn), Name: aws.ToString(lb.LoadBalancerName), DNSName: aws.ToString(lb.DNSName),
+		CanonicalZoneID: aws.ToString(lb.CanonicalHostedZoneId), Scheme: string(lb.Scheme), SecurityGroups: lb.SecurityGroups,
+	}
+	if lb.State != nil {
+		o.State = string(lb.State.Code)
+	}
+	for _, az := range lb.AvailabilityZones {
+		o.AZs = append(o.AZs, aws.ToString(az.ZoneName))
+		o.Subnets = append(o.Subnets, aws.ToString(az.SubnetId))
+	}
+	sort.Strings(o.AZs)
+	return o
+}
+
 func discoverLoadBalancer(ctx context.Context, c *awsclient.Clients, s *State, n names.Names) error {
 	lbs, err := c.ELB.DescribeLoadBalancers(ctx, &elbv2.DescribeLoadBalancersInput{Names: []string{n.ALB()}})
 	if err != nil && !notFound(err, "LoadBalancerNotFound") {
@@ -635,22 +655,7 @@ func discoverLoadBalancer(ctx context.Context, c *awsclient.Clients, s *State, n
 	}
 	if err == nil && len(lbs.LoadBalancers) > 0 {
 		lb := lbs.LoadBalancers[0]
-		o := &LoadBalancer{
-			ARN:             aws.ToString(lb.LoadBalancerArn),
-			Name:            aws.ToString(lb.LoadBalancerName),
-			DNSName:         aws.ToString(lb.DNSName),
-			CanonicalZoneID: aws.ToString(lb.CanonicalHostedZoneId),
-			Scheme:          string(lb.Scheme),
-			SecurityGroups:  lb.SecurityGroups,
-		}
-		if lb.State != nil {
-			o.State = string(lb.State.Code)
-		}
-		for _, az := range lb.AvailabilityZones {
-			o.AZs = append(o.AZs, aws.ToString(az.ZoneName))
-			o.Subnets = append(o.Subnets, aws.ToString(az.SubnetId))
-		}
-		sort.Strings(o.AZs)
+		o := LoadBalancerFrom(lb)
 		ls, err := c.ELB.DescribeListeners(ctx, &elbv2.DescribeListenersInput{LoadBalancerArn: lb.LoadBalancerArn})
 		if err != nil {
 			return fmt.Errorf("describing listeners: %w", err)
