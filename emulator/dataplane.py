@@ -57,6 +57,8 @@ MAX_INSTANCES = 64  # processes at most; more running instances get none (report
 MAX_CONNECTIONS = 256  # forwarded TCP connections and proxied requests in flight at most
 STOP_GRACE = 3.0  # seconds a stopped instance's process gets before SIGKILL
 RECONCILE_EVERY = 0.2
+# Seconds a scaled health check waits for an answer at least (see _schedule_checks).
+CHECK_TIMEOUT_FLOOR = 2.0
 
 # The control API is served by the emulator's own HTTP endpoint under this prefix.
 CONTROL_PREFIX = "/wtt-dataplane/"
@@ -987,8 +989,12 @@ class DataPlane:
                 h.next_check = now + tg.interval * scale
                 lb = next(self.lbs[a] for a in tg.lb_arns if a in self.lbs)
                 port = h.port if tg.health_port == "traffic-port" else int(tg.health_port)
+                # The clock scale shortens how often checks run, not how fast
+                # a time server answers: on a loaded machine a 0.5 s timeout
+                # (5 s scaled by 0.1) failed healthy targets, so the timeout
+                # is scaled no lower than 2 s (or the configured timeout).
                 self._checks.submit(self._check, arn, tid, tg, m.private_loopback if m else None, port,
-                                    lb.ip, tg.timeout * scale)
+                                    lb.ip, max(tg.timeout * scale, min(tg.timeout, CHECK_TIMEOUT_FLOOR)))
 
     def _check(self, arn: str, tid: str, tg: TargetGroupView, ip: str | None, port: int,
                source: str, timeout: float) -> None:
