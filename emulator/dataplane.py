@@ -450,7 +450,7 @@ class LoadBalancerProxy:
         arns = [action["TargetGroupArn"]] if action.get("TargetGroupArn") else [
             t["TargetGroupArn"] for t in (action.get("ForwardConfig") or {}).get("TargetGroups") or []]
         for attempt in range(2):
-            target = self.plane.pick_target(arns)
+            target = self.plane.pick_target(arns, self)
             if target is None:
                 return _lb_error(503)
             machine, tport = target
@@ -681,7 +681,6 @@ class DataPlane:
         self._replace: list[str] = []  # instance ids the ELB health check has condemned
         self.dns: DnsServer | None = None
         self._supervisor: threading.Thread | None = None
-        self._rr = 0
 
     # --- life cycle -------------------------------------------------------
 
@@ -1110,13 +1109,17 @@ class DataPlane:
             return unhealthy
         return []
 
-    def pick_target(self, arns: list[str]) -> tuple[Machine, int] | None:
+    def pick_target(self, arns: list[str], lb: "LoadBalancerProxy") -> tuple[Machine, int] | None:
+        """The next routable target in the load balancer's own rotation. One
+        counter shared by every load balancer let two clients in lock step
+        (two probes at 10 requests/s, each through its own load balancer)
+        see every other target only: with 4 targets, 2 never answered one."""
         with self._route_lock:
             targets = self._routable_targets(arns)
             if not targets:
                 return None
-            self._rr += 1
-            return targets[self._rr % len(targets)]
+            lb._rr += 1
+            return targets[lb._rr % len(targets)]
 
     def routable(self, arns: list[str], instance_id: str) -> bool:
         with self._route_lock:

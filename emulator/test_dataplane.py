@@ -118,6 +118,39 @@ class DnsWireTest(unittest.TestCase):
         self.assertIsNone(dataplane.parse_dns_query(struct.pack("!HHHHHH", 1, 0, 1, 0, 0, 0) + b"\x05ab"))
 
 
+class RotationTest(unittest.TestCase):
+    """Each load balancer spreads its own requests over its healthy targets:
+    two clients in lock step, each through its own load balancer, each see
+    every target (a counter shared by all load balancers showed each client
+    every other target only)."""
+
+    def test_two_load_balancers_in_lock_step_each_reach_every_target(self) -> None:
+        import threading
+
+        plane = dataplane.DataPlane(dataplane.Config(binary=BINARY, emulator_port=0), threading.RLock())
+        seen = {}
+        lbs = {}
+        for name in ("a", "b"):
+            arn = f"tg-{name}"
+            ids = [f"i-{name}{k}" for k in range(4)]
+            plane.target_groups[arn] = dataplane.TargetGroupView(
+                arn=arn, name=arn, port=80, path="/healthz", health_port="traffic-port", protocol="HTTP",
+                enabled=True, interval=10, timeout=5, healthy_threshold=2, unhealthy_threshold=2, matcher="200",
+                drain=0, targets={i: 80 for i in ids}, lb_arns=[f"lb-{name}"])
+            for k, i in enumerate(ids):
+                plane.machines[i] = dataplane.Machine(id=i, account="1", region="us-east-1", az=f"us-east-1{'abcd'[k]}",
+                                                      private_ip="10.0.0.1", private_loopback="127.0.0.1")
+                plane.health[(arn, i)] = dataplane.TargetHealth(state="healthy")
+            lbs[name] = dataplane.LoadBalancerProxy(plane, f"lb-{name}", name, f"{name}.elb", "127.0.0.1")
+            seen[name] = set()
+        for _ in range(8):
+            for name in ("a", "b"):
+                machine, _ = plane.pick_target([f"tg-{name}"], lbs[name])
+                seen[name].add(machine.az)
+        self.assertEqual(seen["a"], {"us-east-1a", "us-east-1b", "us-east-1c", "us-east-1d"})
+        self.assertEqual(seen["b"], {"us-east-1a", "us-east-1b", "us-east-1c", "us-east-1d"})
+
+
 @unittest.skipUnless(os.path.isfile(BINARY), f"no time server at {BINARY}: run `make build`")
 class MovesAddressesTest(unittest.TestCase):
     """A request that moves a public address is answered only once the
