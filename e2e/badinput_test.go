@@ -228,7 +228,9 @@ func TestBadInput(t *testing.T) {
 		// up --wait
 		{name: "up --wait not a duration", app: a, args: []string{"up", "--wait=soon", "--yes"}, problem: `invalid argument "soon" for "--wait"`},
 		{name: "up --wait=0s", app: a, args: []string{"up", "--wait=0s", "--yes"}, problem: `--wait=0s is out of range`},
-		{name: "up --wait with --dry-run", app: a, args: []string{"up", "--wait", "--dry-run"}, problem: `a dry run creates nothing`},
+		{name: "up --wait with --dry-run", app: a, args: []string{"up", "--wait", "--dry-run"}, problem: `a dry run changes nothing`},
+		{name: "scale --wait=2h", app: a, args: []string{"scale", "--horizontal", "2", "--wait=2h", "--yes"}, problem: `--wait=2h0m0s is out of range`},
+		{name: "scale --wait with --dry-run", app: a, args: []string{"scale", "--horizontal", "2", "--wait", "--dry-run"}, problem: `a dry run changes nothing`},
 
 		// app names
 		{name: "app name in uppercase", app: a, args: []string{"status", "--app", "BadApp"}, problem: `app name "BadApp" is not valid`},

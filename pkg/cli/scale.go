@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"regexp"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -16,6 +17,7 @@ func newScaleCmd(f *Factory) *cobra.Command {
 	lf := &ladderFlags{}
 	var vertical string
 	var horizontal int
+	var wait time.Duration
 	pf := &probeFlags{}
 	cmd := &cobra.Command{
 		Use:   "scale (--vertical TYPE | --horizontal N)",
@@ -34,10 +36,18 @@ func newScaleCmd(f *Factory) *cobra.Command {
 
 The type is checked against EC2 (DescribeInstanceTypes, and the offerings in
 every AZ the fleet uses) before anything changes; an unknown type exits 2.
-Scaling to what already runs changes nothing. See docs/scaling.md.`,
+Scaling to what already runs changes nothing. See docs/scaling.md.
+
+scale returns once EC2 says new instances run (behind a load balancer, once
+they are healthy targets). --wait also waits until the time server answers
+GET /healthz on every instance's public address (at single, eip and dns),
+or on the app's name. Wait before migrate --to=dns, which publishes every
+instance's address whether it answers yet or not. Against the emulator this
+needs its data plane.`,
 		Example: `  wtt scale --vertical m5.large --dry-run
   wtt scale --vertical m5.large --yes
   wtt scale --horizontal 3 --yes
+  wtt scale --horizontal 2 --yes --wait=2m   # and wait until the new one answers
   wtt scale --horizontal 6 --max 8 --yes   # at asg or multi-az`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -69,7 +79,15 @@ Scaling to what already runs changes nothing. See docs/scaling.md.`,
 				}
 				lf.o.InstanceType = vertical
 			}
+			if err := validateUpWait(cmd, wait, dr); err != nil {
+				return err
+			}
+			var after func(ctx context.Context, e *ladder.Env) error
+			if cmd.Flags().Changed("wait") {
+				after = func(ctx context.Context, e *ladder.Env) error { return f.waitAnswering(ctx, e, wait) }
+			}
 			return f.apply(cmd, applyRequest{
+				After:    after,
 				Opts:     lf.o,
 				DryRun:   dr,
 				PreCheck: scaleCheck(hasV, vertical, horizontal),
@@ -89,6 +107,7 @@ Scaling to what already runs changes nothing. See docs/scaling.md.`,
 	cmd.Flags().StringVar(&lf.o.ServerBinary, "server-binary", "", "linux build of the time server to deliver (default: whatsthetime-linux-<arch> beside wtt)")
 	addDryRunFlag(cmd, &lf.dryRun)
 	addProbeFlags(cmd, pf)
+	addUpWaitFlag(cmd, &wait)
 	return cmd
 }
 

@@ -18,9 +18,11 @@ import (
 	"github.com/whatsthetime/wtt/pkg/probe"
 )
 
-// `up --wait` waits, once the instance runs, until the time server on it
-// answers over HTTP: the EC2 API says "running" seconds to minutes before
-// the boot script has installed and started the server. It is opt-in
+// `up --wait` (and `scale --wait`) waits, once the instances run, until the
+// time server on them answers over HTTP: the EC2 API says "running" seconds
+// to minutes before the boot script has installed and started the server,
+// and a scale-out at single or eip leaves an instance a later
+// `migrate --to=dns` would publish before it answers. It is opt-in
 // (kubectl's --wait): an emulator without its data plane never answers.
 
 // defaultUpWait is --wait's timeout when no value is given: a fresh
@@ -34,7 +36,7 @@ const healthPath = "/healthz"
 const upWaitPoll = time.Second
 
 func addUpWaitFlag(cmd *cobra.Command, wait *time.Duration) {
-	cmd.Flags().DurationVar(wait, "wait", 0, "after up, wait until the time server answers GET "+healthPath+" on the app's entry point, for at most this long (a bare --wait: "+defaultUpWait.String()+"; write --wait=2m)")
+	cmd.Flags().DurationVar(wait, "wait", 0, "afterwards, wait until the time server answers GET "+healthPath+" on every instance's public address (or the app's name), for at most this long (a bare --wait: "+defaultUpWait.String()+"; write --wait=2m)")
 	cmd.Flags().Lookup("wait").NoOptDefVal = defaultUpWait.String()
 }
 
@@ -47,7 +49,7 @@ func validateUpWait(cmd *cobra.Command, wait time.Duration, dr DryRun) error {
 		return cmdutil.Usagef("pass a timeout such as --wait=2m (at most 1h), or a bare --wait for "+defaultUpWait.String(), "--wait=%s is out of range", wait)
 	}
 	if dr != DryRunNone {
-		return cmdutil.Usagef("drop --dry-run to create the app and wait for it, or drop --wait to only see the plan", "--wait waits for the app to answer; a dry run creates nothing")
+		return cmdutil.Usagef("drop --dry-run to make the change and wait for the app, or drop --wait to only see the plan", "--wait waits for the app to answer; a dry run changes nothing")
 	}
 	return nil
 }
