@@ -7,6 +7,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/whatsthetime/wtt/pkg/names"
+	"github.com/whatsthetime/wtt/pkg/observe"
 )
 
 // A run repeats its own token (the SDK's retries must get the first
@@ -48,5 +49,24 @@ func TestFitTokenHashesWhatItCuts(t *testing.T) {
 	}
 	if got := fitToken("wtt-app-run-s3"); got != "wtt-app-run-s3" {
 		t.Errorf("a short token changed: %q", got)
+	}
+}
+
+// A launch into an empty fleet repeats from run to run (the same subnet,
+// role and ordinal after the last instance was terminated): only the run's
+// nonce keeps AWS from answering with the terminated instance.
+func TestLaunchTokenIsPerRun(t *testing.T) {
+	empty := &observe.State{}
+	spec, sn := launchSpec{Role: "web"}, observe.Subnet{ID: "subnet-0123456789abcdef0"}
+	run1, run2 := &Env{App: "app", State: empty}, &Env{App: "app", State: empty}
+	a, again := aws.ToString(run1.launchToken(spec, sn, 0)), aws.ToString(run1.launchToken(spec, sn, 0))
+	if a != again {
+		t.Errorf("one run sent %q, then %q", a, again)
+	}
+	if b := aws.ToString(run2.launchToken(spec, sn, 0)); a == b {
+		t.Errorf("two runs launching into the same empty fleet sent the same token %q", a)
+	}
+	if len(a) > 64 {
+		t.Errorf("token %q is over EC2's 64 characters", a)
 	}
 }

@@ -89,7 +89,7 @@ type Env struct {
 	zones []hostedZone
 	empty map[string]bool
 	// run tells this command's client tokens from every other run's
-	// (clientToken); made on first use.
+	// (runNonce).
 	run string
 }
 
@@ -176,16 +176,22 @@ func hasCode(err error, codes ...string) bool { return slices.Contains(codes, ap
 // an earlier run's token and get that run's template or version. Across
 // runs, earlier work is found by tags and names before anything is created.
 func (e *Env) clientToken(parts ...string) *string {
+	tok := "wtt-" + e.App + "-" + e.runNonce()
+	for _, p := range parts {
+		tok += "-" + p
+	}
+	return aws.String(fitToken(tok))
+}
+
+// runNonce is this run's random part of its client tokens (clientToken,
+// launchToken), made on first use.
+func (e *Env) runNonce() string {
 	if e.run == "" {
 		b := make([]byte, 4)
 		_, _ = rand.Read(b) // never fails (crypto/rand)
 		e.run = hex.EncodeToString(b)
 	}
-	tok := "wtt-" + e.App + "-" + e.run
-	for _, p := range parts {
-		tok += "-" + p
-	}
-	return aws.String(fitToken(tok))
+	return e.run
 }
 
 // fitToken keeps a token within EC2's 64 characters: a longer one keeps
