@@ -892,8 +892,8 @@ class TestRouteBlackhole(EmulatorTestCase):
         self.assertEqual(default_route()["State"], "active")
 
 
-class TestVpcEndpointClientToken(EmulatorTestCase):
-    def test_a_repeated_token_answers_the_first_endpoint_even_deleted(self) -> None:
+class TestClientTokens(EmulatorTestCase):
+    def test_vpc_endpoint_repeated_token_answers_the_first_endpoint_even_deleted(self) -> None:
         vpc = self.ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
         rtb = self.ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
 
@@ -923,7 +923,26 @@ class TestVpcEndpointClientToken(EmulatorTestCase):
         self.assertNotEqual(second_id, first_id)
         self.assertEqual(endpoints(), {first_id: "deleted", second_id: "available"})
 
-    def test_without_a_token_every_call_creates(self) -> None:
+    def test_run_instances_repeated_token_answers_the_first_launch_even_terminated(self) -> None:
+        def launch(token: str) -> str:
+            out = self.ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, ClientToken=token)
+            return out["Instances"][0]["InstanceId"]
+
+        def launched() -> dict[str, str]:
+            return {i["InstanceId"]: i["State"]["Name"] for r in self.ec2.describe_instances()["Reservations"]
+                    for i in r["Instances"]}
+
+        first = launch("run-1")
+        self.assertEqual(launch("run-1"), first)
+        self.assertEqual(launched(), {first: "running"})
+        self.ec2.terminate_instances(InstanceIds=[first])
+        self.assertEqual(launch("run-1"), first)
+        self.assertEqual(launched(), {first: "terminated"})
+        second = launch("run-2")
+        self.assertNotEqual(second, first)
+        self.assertEqual(launched(), {first: "terminated", second: "running"})
+
+    def test_vpc_endpoint_without_a_token_every_call_creates(self) -> None:
         vpc = self.ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
         ids = {
             self.ec2.create_vpc_endpoint(VpcId=vpc, ServiceName=f"com.amazonaws.{REGION}.s3")["VpcEndpoint"]["VpcEndpointId"]

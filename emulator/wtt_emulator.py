@@ -77,6 +77,7 @@ ADDITIONS: tuple[tuple[str, str], ...] = (
     ("ec2:AssociateAddress reassociation takes the address from the instance that had it", "add_eip_reassociation"),
     ("ec2:DescribeRouteTables a route to a detached internet gateway is a blackhole", "add_route_blackhole"),
     ("ec2:CreateVpcEndpoint ClientToken idempotency", "add_vpc_endpoint_client_token"),
+    ("ec2:RunInstances ClientToken idempotency", "add_run_instances_client_token"),
 )
 
 # ===========================================================================
@@ -1261,7 +1262,7 @@ def add_route_blackhole() -> None:
 
 
 # ===========================================================================
-# VPC endpoints (EC2)
+# Client tokens (EC2): a repeat answers the first call's result
 # ===========================================================================
 
 
@@ -1297,6 +1298,28 @@ def add_vpc_endpoint_client_token() -> None:
 
     VPCBackend.create_vpc_endpoint = create_vpc_endpoint  # type: ignore[method-assign]
     EC2Response.create_vpc_endpoint = create_vpc_endpoint_response  # type: ignore[method-assign]
+
+
+def add_run_instances_client_token() -> None:
+    """RunInstances with a ClientToken that an earlier call in the same
+    account and region used answers that call's reservation, its instances
+    as they are now (terminated too), and launches nothing, as AWS does.
+    moto kept the token on each instance but launched again on every call.
+    (SDKs fill a new token for each call they do not get one for; moto's
+    own "ABCDE" for a request without one is never looked up.) Not
+    emulated, as for CreateVpcEndpoint: IdempotentParameterMismatch and
+    tokens expiring."""
+    orig = EC2Response.run_instances
+
+    def run_instances(self: EC2Response) -> ActionResult:
+        token = self._get_param("ClientToken")
+        if token and not self._get_bool_param("DryRun", False):
+            for reservation in self.ec2_backend.reservations.values():
+                if any(i.client_token == token for i in reservation.instances):
+                    return ActionResult(reservation)
+        return orig(self)
+
+    EC2Response.run_instances = run_instances  # type: ignore[method-assign]
 
 
 # ===========================================================================
