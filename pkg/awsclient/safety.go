@@ -63,7 +63,7 @@ var MutatingCalls = map[string]CallSafety{
 	"route53:CreateHostedZone":                {Reconcile, "AWS refuses a repeated CallerReference (HostedZoneAlreadyExists, then adopted), the emulator makes a second zone: after an ambiguous failure wtt looks the zone up by caller reference"},
 	"autoscaling:CreateAutoScalingGroup":      {Reconcile, "AWS refuses a second group of the same name, the emulator replaces the first: after an ambiguous failure wtt looks it up by name"},
 
-	"ec2:RunInstances":                {Token, "ClientToken filled by the SDK; instances are also found by tag before launching"},
+	"ec2:RunInstances":                {Token, "ClientToken set by wtt for this run, fleet and launch; instances are also found by tag before launching"},
 	"ec2:CreateRouteTable":            {Token, "ClientToken filled by the SDK; tables are also found by role tag before creating"},
 	"ec2:CreateLaunchTemplate":        {Token, "ClientToken set by wtt for this run and data; the name is unique too (AlreadyExists is adopted)"},
 	"ec2:CreateLaunchTemplateVersion": {Token, "ClientToken set by wtt for this run and data"},
