@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -14,6 +15,7 @@ import (
 func init() {
 	checks["break-network"] = breakNetwork
 	checks["network-whole"] = checkNetworkWhole
+	checks["terminate-instances"] = terminateInstances
 }
 
 // aws break-network: what an operator's hand can do to the network that
@@ -45,6 +47,20 @@ func breakNetwork(ctx context.Context, c *checker, ts *testscript.TestScript, ar
 	}
 	_, err = c.ec2.DeleteVpcEndpoints(ctx, &ec2.DeleteVpcEndpointsInput{VpcEndpointIds: ids})
 	return err
+}
+
+// aws terminate-instances: terminate the app's running instances by hand
+// and wait until they are gone, which takes the app back to stage none
+// with its network still standing.
+func terminateInstances(ctx context.Context, c *checker, ts *testscript.TestScript, args []string) error {
+	ids, err := c.runningIDs(ctx)
+	if err != nil || len(ids) == 0 {
+		return fmt.Errorf("no running instance to terminate (%v)", err)
+	}
+	if _, err := c.ec2.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: ids}); err != nil {
+		return err
+	}
+	return ec2.NewInstanceTerminatedWaiter(c.ec2).Wait(ctx, &ec2.DescribeInstancesInput{InstanceIds: ids}, 50*time.Second)
 }
 
 // aws network-whole: the app's internet gateway is attached to its VPC,

@@ -3,8 +3,8 @@ package e2e
 // Lost answers: the request reaches AWS and is applied, then its answer is
 // lost (a 500 or a dropped connection after the work was done), and the
 // SDK's retryer sends it again. The fault proxy's AfterForward mode does
-// exactly that, and keeps EC2's ClientToken promise (the emulator does
-// not). These suites hold wtt to docs/reliability.md's promises:
+// exactly that, and keeps EC2's ClientToken promise for every call (the
+// emulator does for CreateVpcEndpoint and RunInstances only). These suites hold wtt to docs/reliability.md's promises:
 //
 //   - the whole ladder and down through 10% lost answers, several seeds:
 //     every command succeeds on its first run, AWS equals the undisturbed

@@ -96,6 +96,13 @@ def ladder(c: Callable[[str], Any]) -> None:
     igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
     ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
     ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc]}])
+    rtb = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    s3_endpoint = {"VpcId": vpc, "ServiceName": "com.amazonaws.us-east-1.s3", "VpcEndpointType": "Gateway",
+                   "RouteTableIds": [rtb], "ClientToken": "vpce-token"}
+    endpoint = ec2.create_vpc_endpoint(**s3_endpoint)["VpcEndpoint"]["VpcEndpointId"]
+    ec2.delete_vpc_endpoints(VpcEndpointIds=[endpoint])
+    ec2.create_vpc_endpoint(**s3_endpoint)  # the deleted one, by its token
+    ec2.describe_vpc_endpoints(Filters=[{"Name": "vpc-id", "Values": [vpc]}])
     sg = ec2.create_security_group(GroupName="app", Description="app", VpcId=vpc)["GroupId"]
     ec2.authorize_security_group_ingress(
         GroupId=sg, IpPermissions=[{"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]

@@ -892,5 +892,64 @@ class TestRouteBlackhole(EmulatorTestCase):
         self.assertEqual(default_route()["State"], "active")
 
 
+class TestClientTokens(EmulatorTestCase):
+    def test_vpc_endpoint_repeated_token_answers_the_first_endpoint_even_deleted(self) -> None:
+        vpc = self.ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        rtb = self.ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+
+        def create(token: str) -> dict:
+            return self.ec2.create_vpc_endpoint(
+                VpcId=vpc, ServiceName=f"com.amazonaws.{REGION}.s3", VpcEndpointType="Gateway",
+                RouteTableIds=[rtb], ClientToken=token,
+            )
+
+        def endpoints() -> dict[str, str]:
+            eps = self.ec2.describe_vpc_endpoints(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["VpcEndpoints"]
+            return {ep["VpcEndpointId"]: ep["State"] for ep in eps}
+
+        first = create("run-1")
+        first_id = first["VpcEndpoint"]["VpcEndpointId"]
+        self.assertEqual(first["ClientToken"], "run-1")
+        self.assertEqual(create("run-1")["VpcEndpoint"]["VpcEndpointId"], first_id)
+        self.assertEqual(list(endpoints()), [first_id])
+
+        self.ec2.delete_vpc_endpoints(VpcEndpointIds=[first_id])
+        again = create("run-1")["VpcEndpoint"]
+        self.assertEqual(again["VpcEndpointId"], first_id)
+        self.assertEqual(again["State"].lower(), "deleted")
+        self.assertEqual(endpoints(), {first_id: "deleted"})
+
+        second_id = create("run-2")["VpcEndpoint"]["VpcEndpointId"]
+        self.assertNotEqual(second_id, first_id)
+        self.assertEqual(endpoints(), {first_id: "deleted", second_id: "available"})
+
+    def test_run_instances_repeated_token_answers_the_first_launch_even_terminated(self) -> None:
+        def launch(token: str) -> str:
+            out = self.ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, ClientToken=token)
+            return out["Instances"][0]["InstanceId"]
+
+        def launched() -> dict[str, str]:
+            return {i["InstanceId"]: i["State"]["Name"] for r in self.ec2.describe_instances()["Reservations"]
+                    for i in r["Instances"]}
+
+        first = launch("run-1")
+        self.assertEqual(launch("run-1"), first)
+        self.assertEqual(launched(), {first: "running"})
+        self.ec2.terminate_instances(InstanceIds=[first])
+        self.assertEqual(launch("run-1"), first)
+        self.assertEqual(launched(), {first: "terminated"})
+        second = launch("run-2")
+        self.assertNotEqual(second, first)
+        self.assertEqual(launched(), {first: "terminated", second: "running"})
+
+    def test_vpc_endpoint_without_a_token_every_call_creates(self) -> None:
+        vpc = self.ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        ids = {
+            self.ec2.create_vpc_endpoint(VpcId=vpc, ServiceName=f"com.amazonaws.{REGION}.s3")["VpcEndpoint"]["VpcEndpointId"]
+            for _ in range(2)
+        }
+        self.assertEqual(len(ids), 2)
+
+
 if __name__ == "__main__":
     unittest.main()

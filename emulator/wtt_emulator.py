@@ -76,6 +76,8 @@ ADDITIONS: tuple[tuple[str, str], ...] = (
     ("iam:RemoveRoleFromInstanceProfile NoSuchEntity when the role is not in the profile", "add_remove_role_not_in_profile"),
     ("ec2:AssociateAddress reassociation takes the address from the instance that had it", "add_eip_reassociation"),
     ("ec2:DescribeRouteTables a route to a detached internet gateway is a blackhole", "add_route_blackhole"),
+    ("ec2:CreateVpcEndpoint ClientToken idempotency", "add_vpc_endpoint_client_token"),
+    ("ec2:RunInstances ClientToken idempotency", "add_run_instances_client_token"),
 )
 
 # ===========================================================================
@@ -1257,6 +1259,67 @@ def add_route_blackhole() -> None:
         return "active"
 
     Route.state = property(state)  # type: ignore[method-assign,assignment]
+
+
+# ===========================================================================
+# Client tokens (EC2): a repeat answers the first call's result
+# ===========================================================================
+
+
+def add_vpc_endpoint_client_token() -> None:
+    """CreateVpcEndpoint with a ClientToken that an earlier call in the same
+    account and region already used answers that call's endpoint, as it is
+    now (deleted too), and creates nothing, as AWS's idempotency does; the
+    answer carries the token back in ClientToken. moto kept the token on the
+    endpoint but never looked it up, so every repeat made a new endpoint,
+    and a tool that sent one fixed token per VPC (wtt did, until it added a
+    per-run nonce) could not see that AWS would hand a hand-deleted endpoint
+    back instead of making a new one. A repeat whose other parameters
+    differ is not refused with IdempotentParameterMismatch, and tokens do
+    not expire (AWS keeps them for at least 24 hours)."""
+    from moto.ec2.models.vpcs import VPCBackend
+
+    orig_create = VPCBackend.create_vpc_endpoint
+    orig_response = EC2Response.create_vpc_endpoint
+
+    def create_vpc_endpoint(self: Any, *args: Any, client_token: str | None = None, **kwargs: Any) -> Any:
+        if client_token:
+            for endpoint in self.vpc_end_points.values():
+                if endpoint.client_token == client_token:
+                    return endpoint
+        return orig_create(self, *args, client_token=client_token, **kwargs)
+
+    def create_vpc_endpoint_response(self: EC2Response) -> ActionResult:
+        answer = orig_response(self)
+        token = self._get_param("ClientToken")
+        if token:
+            answer.result["ClientToken"] = token  # type: ignore[index]
+        return answer
+
+    VPCBackend.create_vpc_endpoint = create_vpc_endpoint  # type: ignore[method-assign]
+    EC2Response.create_vpc_endpoint = create_vpc_endpoint_response  # type: ignore[method-assign]
+
+
+def add_run_instances_client_token() -> None:
+    """RunInstances with a ClientToken that an earlier call in the same
+    account and region used answers that call's reservation, its instances
+    as they are now (terminated too), and launches nothing, as AWS does.
+    moto kept the token on each instance but launched again on every call.
+    (SDKs fill a new token for each call they do not get one for; moto's
+    own "ABCDE" for a request without one is never looked up.) Not
+    emulated, as for CreateVpcEndpoint: IdempotentParameterMismatch and
+    tokens expiring."""
+    orig = EC2Response.run_instances
+
+    def run_instances(self: EC2Response) -> ActionResult:
+        token = self._get_param("ClientToken")
+        if token and not self._get_bool_param("DryRun", False):
+            for reservation in self.ec2_backend.reservations.values():
+                if any(i.client_token == token for i in reservation.instances):
+                    return ActionResult(reservation)
+        return orig(self)
+
+    EC2Response.run_instances = run_instances  # type: ignore[method-assign]
 
 
 # ===========================================================================

@@ -20,8 +20,9 @@ import (
 type Safety string
 
 const (
-	// Token: the SDK fills the call's idempotency token (ClientToken) once,
-	// every retry repeats it, and AWS answers a repeat with the first result.
+	// Token: the call's idempotency token (ClientToken, filled by the SDK
+	// or set by wtt for the run) is made once, every retry repeats it, and
+	// AWS answers a repeat with the first result.
 	Token Safety = "token"
 	// UniqueName: AWS keeps the name unique, so a repeat fails with a
 	// conflict and wtt adopts the resource of that name.
@@ -62,11 +63,11 @@ var MutatingCalls = map[string]CallSafety{
 	"route53:CreateHostedZone":                {Reconcile, "AWS refuses a repeated CallerReference (HostedZoneAlreadyExists, then adopted), the emulator makes a second zone: after an ambiguous failure wtt looks the zone up by caller reference"},
 	"autoscaling:CreateAutoScalingGroup":      {Reconcile, "AWS refuses a second group of the same name, the emulator replaces the first: after an ambiguous failure wtt looks it up by name"},
 
-	"ec2:RunInstances":                {Token, "ClientToken filled by the SDK; instances are also found by tag before launching"},
+	"ec2:RunInstances":                {Token, "ClientToken set by wtt for this run, fleet and launch; instances are also found by tag before launching"},
 	"ec2:CreateRouteTable":            {Token, "ClientToken filled by the SDK; tables are also found by role tag before creating"},
-	"ec2:CreateLaunchTemplate":        {Token, "ClientToken filled by the SDK; the name is unique too (AlreadyExists is adopted)"},
-	"ec2:CreateLaunchTemplateVersion": {Token, "ClientToken filled by the SDK"},
-	"ec2:CreateVpcEndpoint":           {Token, "ClientToken set by wtt once per endpoint"},
+	"ec2:CreateLaunchTemplate":        {Token, "ClientToken set by wtt for this run and data; the name is unique too (AlreadyExists is adopted)"},
+	"ec2:CreateLaunchTemplateVersion": {Token, "ClientToken set by wtt for this run and data"},
+	"ec2:CreateVpcEndpoint":           {Token, "ClientToken set by wtt for this run and VPC (a later run must not get back an endpoint deleted since)"},
 
 	"ec2:CreateSubnet":                       {AdoptOnConflict, "a repeat fails with InvalidSubnet.Conflict; the subnet with that CIDR in the app's VPC is adopted"},
 	"ec2:CreateSecurityGroup":                {UniqueName, "InvalidGroup.Duplicate: the group of that name in the app's VPC is adopted"},

@@ -134,7 +134,9 @@ func (e *Env) createLaunchTemplate(ctx context.Context, want *ec2types.RequestLa
 		LaunchTemplateName: aws.String(name), LaunchTemplateData: want,
 		VersionDescription: aws.String("wtt: " + string(want.InstanceType)),
 		TagSpecifications:  e.tagSpec(ec2types.ResourceTypeLaunchTemplate, "launch-template", name),
-		ClientToken:        e.clientToken("lt", dataHash(want)), DryRun: e.dryRun(),
+		// For this run only: the same data may come again in a later run
+		// (clientToken).
+		ClientToken: e.clientToken("lt", dataHash(want)), DryRun: e.dryRun(),
 	})
 	if hasCode(err, "InvalidLaunchTemplateName.AlreadyExistsException") {
 		id, ferr := e.findLaunchTemplate(ctx)
@@ -164,6 +166,8 @@ func (e *Env) ensureTemplateVersion(ctx context.Context, id string, want *ec2typ
 	out, err := e.C.EC2.CreateLaunchTemplateVersion(ctx, &ec2.CreateLaunchTemplateVersionInput{
 		LaunchTemplateId: aws.String(id), SourceVersion: aws.String("$Latest"),
 		LaunchTemplateData: want, VersionDescription: aws.String("wtt: " + string(want.InstanceType)),
+		// For this run only: a later run going back to this data must
+		// get a new version, not this one (clientToken).
 		ClientToken: e.clientToken("ltv", dataHash(want)), DryRun: e.dryRun(),
 	})
 	if err != nil {

@@ -5,6 +5,9 @@ package ladder
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -85,6 +88,9 @@ type Env struct {
 	// (noRecord).
 	zones []hostedZone
 	empty map[string]bool
+	// run tells this command's client tokens from every other run's
+	// (runNonce).
+	run string
 }
 
 // Refresh re-observes AWS: everything the first time, then what changed.
@@ -156,18 +162,48 @@ func apiCode(err error) string {
 
 func hasCode(err error, codes ...string) bool { return slices.Contains(codes, apiCode(err)) }
 
-// clientToken makes a retried create idempotent where AWS honours tokens.
-// Tokens alone are not trusted (the emulator ignores them): every step also
-// looks for earlier work by tags before it creates anything.
+// clientToken makes a create idempotent for this run: the SDK's retries of
+// a call whose answer was lost get the first resource back instead of a
+// second one. A random nonce, one per run, keeps it to this run, because
+// AWS answers a token it has seen with the first call's result, whatever
+// became of that resource since: an S3 endpoint deleted by hand would
+// come back "deleted" instead of being made again (the emulator does the
+// same for CreateVpcEndpoint, docs/emulator.md). The launch template's
+// tokens need the nonce too: "lt" and "ltv" hash the launch data, whose
+// security group, AMI and binary stay the same from run to run in one
+// VPC, so a template deleted by hand, or a version going back to an
+// earlier type (m5.large, then t2.micro, then m5.large again), would send
+// an earlier run's token and get that run's template or version. Across
+// runs, earlier work is found by tags and names before anything is created.
 func (e *Env) clientToken(parts ...string) *string {
-	tok := "wtt-" + e.App
+	tok := "wtt-" + e.App + "-" + e.runNonce()
 	for _, p := range parts {
 		tok += "-" + p
 	}
-	if len(tok) > 64 {
-		tok = tok[:64]
+	return aws.String(fitToken(tok))
+}
+
+// runNonce is this run's random part of its client tokens (clientToken,
+// launchToken), made on first use.
+func (e *Env) runNonce() string {
+	if e.run == "" {
+		b := make([]byte, 4)
+		_, _ = rand.Read(b) // never fails (crypto/rand)
+		e.run = hex.EncodeToString(b)
 	}
-	return aws.String(tok)
+	return e.run
+}
+
+// fitToken keeps a token within EC2's 64 characters: a longer one keeps
+// its start (app and run) and ends with a hash of the whole, so no part is
+// cut off unseen. wtt's own tokens fit (an app name is at most 24).
+func fitToken(tok string) string {
+	const limit = 64
+	if len(tok) <= limit {
+		return tok
+	}
+	sum := sha256.Sum256([]byte(tok))
+	return tok[:limit-17] + "-" + hex.EncodeToString(sum[:8])
 }
 
 // pollInterval is a waiter's first delay between two polls (the first poll

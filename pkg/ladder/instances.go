@@ -416,10 +416,14 @@ func (e *Env) tagFilter() ec2types.Filter {
 // RunInstances whose answer was lost does not launch twice on AWS. It is
 // unique to the fleet as it stands (its instance IDs), so scaling in and out
 // again never reuses a token: AWS would answer a reused one with the old,
-// terminated instance. Across runs, tags are what find earlier work.
+// terminated instance. The fleet alone is not enough across runs: once the
+// app's last instance is terminated (by hand, say), the next `up` would
+// launch into the same subnet with the same empty fleet as the first one
+// and get the terminated instance back; the run's nonce keeps each run's
+// tokens its own. Across runs, tags are what find earlier work.
 func (e *Env) launchToken(spec launchSpec, sn observe.Subnet, ordinal int) *string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s|%s|%s|%d", e.App, spec.Role, sn.ID, ordinal)
+	fmt.Fprintf(h, "%s|%s|%s|%s|%d", e.App, e.runNonce(), spec.Role, sn.ID, ordinal)
 	for _, i := range e.State.LiveInstances() {
 		fmt.Fprintf(h, "|%s", i.ID)
 	}

@@ -153,7 +153,9 @@ func (e *Env) ensureNetwork(ctx context.Context) error {
 	if s.Network.S3EndpointID == "" {
 		out, err := e.C.EC2.CreateVpcEndpoint(ctx, &ec2.CreateVpcEndpointInput{
 			// The SDK does not fill this token itself; with it, a retry
-			// after a lost answer gets the first endpoint back.
+			// after a lost answer gets the first endpoint back. It holds
+			// for this run only (clientToken): after a hand deletion, a
+			// later run must get a new endpoint, not the deleted one.
 			ClientToken:       e.clientToken("s3", s.Network.VPCID),
 			VpcId:             vpc,
 			ServiceName:       aws.String(fmt.Sprintf("com.amazonaws.%s.s3", s.Region)),
