@@ -192,6 +192,14 @@ func planPublicHorizontal(s *observe.State, sc scene, n int) ([]*plan.Step, []st
 	if record && (n > c || (n == c && recordStale(s))) {
 		steps = append(steps, publishStep(s, n, nil))
 	}
+	if record && n > c {
+		// EC2 says "running" before the boot script has started the time
+		// server (stopStartDowntime counts the same minute for a restart),
+		// and nothing at this stage checks an address before the record
+		// lists it: the probe saw a new address refuse its first requests.
+		warns = append(warns, fmt.Sprintf("%s lists the new instance(s) once EC2 says they run; their time server answers about a minute later, "+
+			"and until then clients given a new address are refused (at stage alb, health checks send no client to an instance before it answers)", s.DNS.Name))
+	}
 	if sc.stage == stage.Single && n > 1 && n > c {
 		warns = append(warns, "clients must know every instance's address: nothing publishes the fleet under one name at stage single (`wtt migrate --to=dns` does)")
 	}
