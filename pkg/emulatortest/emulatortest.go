@@ -55,6 +55,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
+
+	"github.com/whatsthetime/wtt/pkg/sdkhttp"
 )
 
 const (
@@ -357,7 +359,8 @@ func (e *Emulator) useAmbientCredentials() bool {
 // AWSConfig is an aws-sdk-go-v2 configuration for the emulator: its URL as
 // base endpoint, region us-east-1, static fake credentials (ambient ones for an
 // external endpoint that has them) and the SDK's buildable HTTP client, which
-// honours AWS_CA_BUNDLE (the SDK refuses a plain *http.Client when it is set).
+// honours AWS_CA_BUNDLE (the SDK refuses a plain *http.Client when it is set),
+// as wtt itself builds it (pkg/sdkhttp).
 func (e *Emulator) AWSConfig(tb testing.TB) aws.Config {
 	tb.Helper()
 	opts := []func(*config.LoadOptions) error{
@@ -375,6 +378,9 @@ func (e *Emulator) AWSConfig(tb testing.TB) aws.Config {
 	if err != nil {
 		tb.Fatalf("emulatortest: aws config: %v", err)
 	}
+	// Wrapped only now: with AWS_CA_BUNDLE set, loading the configuration
+	// needs the SDK's own client type.
+	cfg.HTTPClient = sdkhttp.Wrap(cfg.HTTPClient)
 	return cfg
 }
 
