@@ -27,9 +27,11 @@
 // against forked emulators saw answers cut off (a 200 whose body could not
 // be read: "use of closed network connection"), which their SDK retried; a
 // retried create made a second VPC endpoint once, and the in-process fault
-// suite counted retries no fault was injected for. Plain emulators show
-// none of it. Until the cause is found, each emulator is its own python3
-// emulator/wtt_emulator.py unless the variable says otherwise.
+// suite counted retries no fault was injected for. The cause was a race in
+// the SDK's HTTP client, not in the emulators, and pkg/sdkhttp closes it
+// (docs/emulator.md, "The fork server"); whether to turn the fork server
+// on by default is left to a decision of its own, so each emulator is its
+// own python3 emulator/wtt_emulator.py unless the variable says otherwise.
 //
 // When the environment variable WTT_E2E_ENDPOINT is set (for example to a
 // LocalStack endpoint), Start starts nothing and every helper points at that
