@@ -34,10 +34,12 @@ Protocol on fd 3, one JSON object per datagram:
     <- {"exit": P, "code": C, "cpu": seconds}                      reaped (cpu: the child's
                                                                  user+system, its reaped children's too)
 
-Each child is its own session and process group (signal -P to stop it and
-its time servers), gets SIGTERM if this process dies (PR_SET_PDEATHSIG), and
-this process ends every child and exits when fd 3 reaches end of file: the
-test binary is gone.
+Each child is a process group of its own (signal -P to stop it and its
+time servers) in this process's session (a session of its own would be a
+scheduling group of its own under Linux's autogroup, where nice 10 weighs
+nothing against the test's work), gets SIGTERM if this process dies
+(PR_SET_PDEATHSIG), and this process ends every child and exits when fd 3
+reaches end of file: the test binary is gone.
 """
 
 from __future__ import annotations
@@ -243,7 +245,14 @@ class ForkServer:
     def child(self, req: dict[str, Any], log_fd: int, ready_w: int) -> None:
         code = 1
         try:
-            os.setsid()
+            # A process group, not a session, as a plain launch is
+            # (Setpgid): with Linux's autogroup a new session is a new
+            # scheduling group, which gets as much CPU as the test binary's
+            # whole session however niced the child is. A child that did
+            # answered wtt faster than wtt's own write goroutine got back
+            # the CPU under load, which is how it met the race pkg/sdkhttp
+            # closes far more often than a plain emulator did.
+            os.setpgid(0, 0)
             _set_parent_death_signal(signal.SIGTERM)
             if os.getppid() != self.pid:
                 os._exit(1)  # the fork server died before prctl

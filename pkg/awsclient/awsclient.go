@@ -27,6 +27,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go/logging"
 	"github.com/aws/smithy-go/middleware"
+
+	"github.com/whatsthetime/wtt/pkg/sdkhttp"
 )
 
 // Options are the knobs the global flags set.
@@ -130,20 +132,26 @@ func Load(ctx context.Context, o Options) (*Clients, error) {
 	}
 	custom := cfg.BaseEndpoint != nil
 	return &Clients{
-		Config:      cfg,
-		Recorder:    o.Recorder,
-		EC2:         ec2.NewFromConfig(cfg),
-		ELB:         elbv2.NewFromConfig(cfg),
-		AutoScaling: autoscaling.NewFromConfig(cfg),
-		Route53:     route53.NewFromConfig(cfg),
-		SSM:         ssm.NewFromConfig(cfg),
-		IAM:         iam.NewFromConfig(cfg),
+		Config:   cfg,
+		Recorder: o.Recorder,
+		// Each service's HTTP client is wrapped (sdkhttp) once the SDK has
+		// tuned it for the defaults mode, which it does to its own
+		// buildable client only: a request body the SDK closes while the
+		// transport still writes it must not close the connection its
+		// answer is read from (a 200 read as an error, a create retried).
+		EC2:         ec2.NewFromConfig(cfg, func(o *ec2.Options) { o.HTTPClient = sdkhttp.Wrap(o.HTTPClient) }),
+		ELB:         elbv2.NewFromConfig(cfg, func(o *elbv2.Options) { o.HTTPClient = sdkhttp.Wrap(o.HTTPClient) }),
+		AutoScaling: autoscaling.NewFromConfig(cfg, func(o *autoscaling.Options) { o.HTTPClient = sdkhttp.Wrap(o.HTTPClient) }),
+		Route53:     route53.NewFromConfig(cfg, func(o *route53.Options) { o.HTTPClient = sdkhttp.Wrap(o.HTTPClient) }),
+		SSM:         ssm.NewFromConfig(cfg, func(o *ssm.Options) { o.HTTPClient = sdkhttp.Wrap(o.HTTPClient) }),
+		IAM:         iam.NewFromConfig(cfg, func(o *iam.Options) { o.HTTPClient = sdkhttp.Wrap(o.HTTPClient) }),
 		S3: s3.NewFromConfig(cfg, func(so *s3.Options) {
 			// Emulators serve buckets by path, not by virtual host.
 			so.UsePathStyle = custom
+			so.HTTPClient = sdkhttp.Wrap(so.HTTPClient)
 		}),
-		STS:    sts.NewFromConfig(cfg),
-		Quotas: servicequotas.NewFromConfig(cfg),
+		STS:    sts.NewFromConfig(cfg, func(o *sts.Options) { o.HTTPClient = sdkhttp.Wrap(o.HTTPClient) }),
+		Quotas: servicequotas.NewFromConfig(cfg, func(o *servicequotas.Options) { o.HTTPClient = sdkhttp.Wrap(o.HTTPClient) }),
 	}, nil
 }
 

@@ -27,9 +27,11 @@
 // against forked emulators saw answers cut off (a 200 whose body could not
 // be read: "use of closed network connection"), which their SDK retried; a
 // retried create made a second VPC endpoint once, and the in-process fault
-// suite counted retries no fault was injected for. Plain emulators show
-// none of it. Until the cause is found, each emulator is its own python3
-// emulator/wtt_emulator.py unless the variable says otherwise.
+// suite counted retries no fault was injected for. The cause was a race in
+// the SDK's HTTP client, not in the emulators, and pkg/sdkhttp closes it
+// (docs/emulator.md, "The fork server"); whether to turn the fork server
+// on by default is left to a decision of its own, so each emulator is its
+// own python3 emulator/wtt_emulator.py unless the variable says otherwise.
 //
 // When the environment variable WTT_E2E_ENDPOINT is set (for example to a
 // LocalStack endpoint), Start starts nothing and every helper points at that
@@ -55,6 +57,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
+
+	"github.com/whatsthetime/wtt/pkg/sdkhttp"
 )
 
 const (
@@ -357,7 +361,8 @@ func (e *Emulator) useAmbientCredentials() bool {
 // AWSConfig is an aws-sdk-go-v2 configuration for the emulator: its URL as
 // base endpoint, region us-east-1, static fake credentials (ambient ones for an
 // external endpoint that has them) and the SDK's buildable HTTP client, which
-// honours AWS_CA_BUNDLE (the SDK refuses a plain *http.Client when it is set).
+// honours AWS_CA_BUNDLE (the SDK refuses a plain *http.Client when it is set),
+// as wtt itself builds it (pkg/sdkhttp).
 func (e *Emulator) AWSConfig(tb testing.TB) aws.Config {
 	tb.Helper()
 	opts := []func(*config.LoadOptions) error{
@@ -375,6 +380,9 @@ func (e *Emulator) AWSConfig(tb testing.TB) aws.Config {
 	if err != nil {
 		tb.Fatalf("emulatortest: aws config: %v", err)
 	}
+	// Wrapped only now: with AWS_CA_BUNDLE set, loading the configuration
+	// needs the SDK's own client type.
+	cfg.HTTPClient = sdkhttp.Wrap(cfg.HTTPClient)
 	return cfg
 }
 

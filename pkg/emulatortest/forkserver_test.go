@@ -4,9 +4,11 @@ package emulatortest
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -151,5 +153,42 @@ func TestSeededForkedEmulatorDrawsLikeAFreshOne(t *testing.T) {
 	}
 	if !strings.Contains(plain.proc.how(), "own process") || !strings.Contains(forked.proc.how(), "fork server") {
 		t.Fatalf("started as %q and %q", plain.proc.how(), forked.proc.how())
+	}
+}
+
+// TestForkedEmulatorIsNicedLikeAPlainOne: a forked emulator without the
+// data plane runs at nice 10 in the test binary's scheduling group, as a
+// plain one does. Under Linux's autogroup a session is a scheduling group of
+// its own: a child in a session of its own got as much CPU as the test's
+// whole session, nice 10 or not, and under load answered wtt before wtt's
+// own write goroutine ran again (the race pkg/sdkhttp closes).
+func TestForkedEmulatorIsNicedLikeAPlainOne(t *testing.T) {
+	if os.Getenv(EndpointEnv) != "" {
+		t.Skip("no emulator is started in this run")
+	}
+	mine, err := os.ReadFile("/proc/self/autogroup")
+	if err != nil {
+		t.Skipf("no scheduling autogroups on this kernel: %v", err)
+	}
+	t.Setenv(ForkServerEnv, "1") // the fork server is opt-in (emulatortest.go)
+	e := Start(t)
+	if !strings.Contains(e.proc.how(), "fork server") {
+		t.Fatalf("not forked: %s", e.proc.how())
+	}
+	theirs, err := os.ReadFile(fmt.Sprintf("/proc/%d/autogroup", e.PID()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	group := func(b []byte) string { return strings.Fields(string(b))[0] }
+	if group(theirs) != group(mine) {
+		t.Errorf("the forked emulator is in scheduling group %s, the test binary in %s: its nice 10 weighs nothing against the test's work",
+			group(theirs), group(mine))
+	}
+	prio, err := syscall.Getpriority(syscall.PRIO_PROCESS, e.PID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nice := 20 - prio; nice != 10 { // Linux's getpriority returns 20 - nice
+		t.Errorf("the forked emulator runs at nice %d, want 10", nice)
 	}
 }
