@@ -23,15 +23,13 @@
 // about 0.1 s of CPU instead of 3 to 5 (BenchmarkStart prints both). Each
 // child is an emulator of its own (own port, bound by itself; own state;
 // its own data plane), stopped like a plain one, and ends with the test
-// binary. It is opt-in (WTT_EMULATOR_FORKSERVER=1): under load, wtt runs
-// against forked emulators saw answers cut off (a 200 whose body could not
-// be read: "use of closed network connection"), which their SDK retried; a
-// retried create made a second VPC endpoint once, and the in-process fault
-// suite counted retries no fault was injected for. The cause was a race in
-// the SDK's HTTP client, not in the emulators, and pkg/sdkhttp closes it
-// (docs/emulator.md, "The fork server"); whether to turn the fork server
-// on by default is left to a decision of its own, so each emulator is its
-// own python3 emulator/wtt_emulator.py unless the variable says otherwise.
+// binary. It is on unless WTT_EMULATOR_FORKSERVER=0. It was opt-in for a
+// while: under load, wtt runs against forked emulators saw answers cut off
+// (a 200 whose body could not be read: "use of closed network
+// connection"), which their SDK retried. The cause was a race in the SDK's
+// HTTP client, not in the emulators; pkg/sdkhttp closes it, and forked
+// children now share the test's scheduling group as plain emulators do
+// (docs/emulator.md, "The fork server").
 //
 // When the environment variable WTT_E2E_ENDPOINT is set (for example to a
 // LocalStack endpoint), Start starts nothing and every helper points at that
@@ -122,10 +120,9 @@ func WithServerBinary(path string) Option {
 	return func(o *options) { o.serverBinary = path }
 }
 
-// ForkServerEnv names the environment variable that, set to 1, makes Start
-// fork emulators from the test binary's fork server instead of launching
-// its own python3 emulator/wtt_emulator.py for each (see the package doc
-// for why it is off by default).
+// ForkServerEnv names the environment variable that, set to 0, makes Start
+// launch its own python3 emulator/wtt_emulator.py for each emulator instead
+// of forking it from the test binary's fork server (the package doc).
 const ForkServerEnv = "WTT_EMULATOR_FORKSERVER"
 
 // Start launches an emulator on a loopback port, waits until it answers (at
@@ -185,7 +182,7 @@ func Start(tb testing.TB, opts ...Option) *Emulator {
 	// another process may take it before the emulator binds it; with the
 	// data plane, its DNS server needs the same number on UDP.
 	var lastErr error
-	forked := !o.plain && os.Getenv(ForkServerEnv) == "1"
+	forked := !o.plain && os.Getenv(ForkServerEnv) != "0"
 	for attempt := 0; attempt < 3; attempt++ {
 		e := &Emulator{log: &tailBuffer{max: logTailBytes}, dataPlane: o.dataPlane, started: time.Now()}
 		var port int

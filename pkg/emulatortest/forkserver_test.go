@@ -23,7 +23,7 @@ func TestForkedEmulatorsAreIsolated(t *testing.T) {
 	if os.Getenv(EndpointEnv) != "" {
 		t.Skip("no emulator is started in this run")
 	}
-	t.Setenv(ForkServerEnv, "1") // the fork server is opt-in (emulatortest.go)
+	t.Setenv(ForkServerEnv, "1") // whatever the run sets
 	a, b := Start(t), Start(t)
 	if a.proc.how() != b.proc.how() || !strings.Contains(a.proc.how(), "fork server") {
 		t.Fatalf("not forked: %q, %q", a.proc.how(), b.proc.how())
@@ -75,7 +75,7 @@ func TestForkedEmulatorReportsItsOutput(t *testing.T) {
 	if os.Getenv(EndpointEnv) != "" {
 		t.Skip("no emulator is started in this run")
 	}
-	t.Setenv(ForkServerEnv, "1") // the fork server is opt-in (emulatortest.go)
+	t.Setenv(ForkServerEnv, "1") // whatever the run sets
 	root, err := RepoRoot()
 	if err != nil {
 		t.Fatal(err)
@@ -123,7 +123,7 @@ func TestSeededForkedEmulatorDrawsLikeAFreshOne(t *testing.T) {
 	if os.Getenv(EndpointEnv) != "" {
 		t.Skip("no emulator is started in this run")
 	}
-	t.Setenv(ForkServerEnv, "1") // the fork server is opt-in (emulatortest.go)
+	t.Setenv(ForkServerEnv, "1") // whatever the run sets
 	plain := Start(t, func(o *options) { o.plain = true })
 	forked := Start(t)
 	ids := func(e *Emulator) []string {
@@ -170,7 +170,7 @@ func TestForkedEmulatorIsNicedLikeAPlainOne(t *testing.T) {
 	if err != nil {
 		t.Skipf("no scheduling autogroups on this kernel: %v", err)
 	}
-	t.Setenv(ForkServerEnv, "1") // the fork server is opt-in (emulatortest.go)
+	t.Setenv(ForkServerEnv, "1") // whatever the run sets
 	e := Start(t)
 	if !strings.Contains(e.proc.how(), "fork server") {
 		t.Fatalf("not forked: %s", e.proc.how())
