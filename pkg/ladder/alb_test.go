@@ -23,6 +23,7 @@ import (
 	"github.com/whatsthetime/wtt/pkg/observe"
 	"github.com/whatsthetime/wtt/pkg/plan"
 	"github.com/whatsthetime/wtt/pkg/pricing"
+	"github.com/whatsthetime/wtt/pkg/sdkhttp"
 	"github.com/whatsthetime/wtt/pkg/stage"
 )
 
@@ -650,7 +651,7 @@ func fakeELBEnv(t *testing.T, f *fakeELB) *Env {
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
 	client := elbv2.New(elbv2.Options{
-		Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), HTTPClient: awshttp.NewBuildableClient(),
+		Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), HTTPClient: sdkhttp.Wrap(awshttp.NewBuildableClient()),
 		Credentials: aws.AnonymousCredentials{},
 	})
 	s := albHalfBuilt()

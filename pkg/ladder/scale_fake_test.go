@@ -20,6 +20,7 @@ import (
 
 	"github.com/whatsthetime/wtt/pkg/awsclient"
 	"github.com/whatsthetime/wtt/pkg/names"
+	"github.com/whatsthetime/wtt/pkg/sdkhttp"
 )
 
 // The emulator stops and starts instances at once and accepts a type change
@@ -106,13 +107,13 @@ func sclTestEnv(t *testing.T, ec2h, asgh http.Handler) *Env {
 	if ec2h != nil {
 		srv := httptest.NewServer(ec2h)
 		t.Cleanup(srv.Close)
-		c.EC2 = ec2.New(ec2.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), HTTPClient: awshttp.NewBuildableClient(),
+		c.EC2 = ec2.New(ec2.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), HTTPClient: sdkhttp.Wrap(awshttp.NewBuildableClient()),
 			Credentials: aws.AnonymousCredentials{}})
 	}
 	if asgh != nil {
 		srv := httptest.NewServer(asgh)
 		t.Cleanup(srv.Close)
-		c.AutoScaling = autoscaling.New(autoscaling.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), HTTPClient: awshttp.NewBuildableClient(),
+		c.AutoScaling = autoscaling.New(autoscaling.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), HTTPClient: sdkhttp.Wrap(awshttp.NewBuildableClient()),
 			Credentials: aws.AnonymousCredentials{}})
 	}
 	s := sclSingle(1, "t2.micro")
