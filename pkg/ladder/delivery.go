@@ -2,6 +2,9 @@ package ladder
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -12,12 +15,14 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/whatsthetime/wtt/pkg/cmdutil"
 	"github.com/whatsthetime/wtt/pkg/filehash"
@@ -265,16 +270,8 @@ func (e *Env) ensureDelivery(ctx context.Context, arch string) (string, error) {
 		s.Bucket = bucket
 	}
 	if newBucket || !e.hasObject(ctx, bucket, art.key) {
-		f, err := os.Open(art.path)
-		if err != nil {
+		if err := e.upload(ctx, bucket, art); err != nil {
 			return "", err
-		}
-		defer f.Close()
-		if _, err := e.C.S3.PutObject(ctx, &s3.PutObjectInput{
-			Bucket: aws.String(bucket), Key: aws.String(art.key), Body: f,
-			ServerSideEncryption: s3types.ServerSideEncryptionAes256,
-		}); err != nil {
-			return "", fmt.Errorf("uploading the time server to s3://%s/%s: %w", bucket, art.key, err)
 		}
 	}
 	if err := e.ensureInstanceRole(ctx, bucket); err != nil {
@@ -287,6 +284,46 @@ func (e *Env) ensureDelivery(ctx context.Context, arch string) (string, error) {
 		s.Bucket, s.Role, s.InstanceProfile, s.RoleInProfile = bucket, role, profile, true
 	})
 	return userdata.Render(userdata.Params{App: e.App, Region: s.Region, Bucket: bucket, Key: art.key, SHA256: art.sha})
+}
+
+// upload puts the binary in the bucket with its SHA-256, which wtt already
+// knows (it names the object): S3 refuses an upload that does not match it
+// (the boot script checks it again), and the SDK need not read the 12 MB
+// twice more before sending them, once for a checksum and once to sign the
+// payload, which was a sixth of `wtt up`'s CPU.
+func (e *Env) upload(ctx context.Context, bucket string, art artifact) error {
+	sum, err := hex.DecodeString(art.sha)
+	if err != nil || len(sum) != sha256.Size {
+		return fmt.Errorf("the time server's SHA-256 %q is not one", art.sha)
+	}
+	f, err := os.Open(art.path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if _, err := e.C.S3.PutObject(ctx, &s3.PutObjectInput{
+		Bucket: aws.String(bucket), Key: aws.String(art.key), Body: f,
+		ServerSideEncryption: s3types.ServerSideEncryptionAes256,
+		ChecksumAlgorithm:    s3types.ChecksumAlgorithmSha256,
+		ChecksumSHA256:       aws.String(base64.StdEncoding.EncodeToString(sum)),
+	}, withPayloadSHA256(art.sha)); err != nil {
+		return fmt.Errorf("uploading the time server to s3://%s/%s: %w", bucket, art.key, err)
+	}
+	return nil
+}
+
+// withPayloadSHA256 signs a request with a payload hash known beforehand,
+// so the SDK does not read the body to compute it (it does whenever the
+// endpoint is plain HTTP, an emulator's).
+func withPayloadSHA256(hexSum string) func(*s3.Options) {
+	return func(o *s3.Options) {
+		o.APIOptions = append(o.APIOptions, func(stack *middleware.Stack) error {
+			return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("wttKnownPayloadSHA256",
+				func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+					return next.HandleInitialize(v4.SetPayloadHash(ctx, hexSum), in)
+				}), middleware.After)
+		})
+	}
 }
 
 // hasObject reports whether the bucket holds key. The key is the binary's
