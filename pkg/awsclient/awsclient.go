@@ -123,7 +123,9 @@ func Load(ctx context.Context, o Options) (*Clients, error) {
 	if o.EndpointURL != "" {
 		loaders = append(loaders, config.WithBaseEndpoint(o.EndpointURL))
 	}
+	restore := hideUnusedCABundle(o.EndpointURL)
 	cfg, err := config.LoadDefaultConfig(ctx, loaders...)
+	restore()
 	if err != nil {
 		return nil, fmt.Errorf("loading AWS configuration: %w", err)
 	}
