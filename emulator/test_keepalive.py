@@ -61,6 +61,13 @@ def lazy_app(environ: dict[str, Any], start_response: Callable) -> list[bytes]:
     return [b"not ", b"reading that"]
 
 
+def partial_app(environ: dict[str, Any], start_response: Callable) -> list[bytes]:
+    """Reads the first 10 bytes of the body and answers them."""
+    data = environ["wsgi.input"].read(10)
+    start_response("200 OK", [("Content-Length", str(len(data)))])
+    return [data]
+
+
 def head_app(environ: dict[str, Any], start_response: Callable) -> list[bytes]:
     """Answers HEAD with a body, which the server must not send."""
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "5")])
@@ -77,7 +84,7 @@ def short_app(environ: dict[str, Any], start_response: Callable) -> list[bytes]:
     return [b"abc"]
 
 
-ROUTES = {"/echo": echo_app, "/lazy": lazy_app, "/head": head_app, "/raise": raising_app, "/short": short_app}
+ROUTES = {"/echo": echo_app, "/lazy": lazy_app, "/partial": partial_app, "/head": head_app, "/raise": raising_app, "/short": short_app}
 
 
 def router(environ: dict[str, Any], start_response: Callable) -> Any:
@@ -134,7 +141,8 @@ class ServerTestCase(unittest.TestCase):
     def setUp(self) -> None:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # as --quiet does
         self.server = KeepAliveServer("127.0.0.1", 0, router)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        # A short poll: shutdown() waits for the loop to look again.
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
         self.port = self.server.server_port
 
@@ -188,6 +196,12 @@ class TestKeepAlive(ServerTestCase):
         self.assertEqual(answer.headers["content-length"], "16", "a length worked out for an app that gave none")
         sock.sendall(request("POST", "/echo", b"next"))
         self.assertEqual(read_answer(stream).json()["body_len"], 4, "the next request parsed where the body ended")
+
+    def test_body_the_app_reads_in_part_is_drained(self) -> None:
+        sock, stream = self.connect()
+        sock.sendall(request("POST", "/partial", b"0123456789" + b"y" * 100_000) + request("POST", "/echo", b"after"))
+        self.assertEqual(read_answer(stream).body, b"0123456789")
+        self.assertEqual(read_answer(stream).json()["body_len"], 5)
 
     def test_pipelined_requests_in_one_write(self) -> None:
         sock, stream = self.connect()
@@ -251,9 +265,11 @@ class TestKeepAlive(ServerTestCase):
 
     def test_bad_content_length_is_refused(self) -> None:
         sock, stream = self.connect()
-        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: test\r\nContent-Length: -3\r\n\r\n")
-        self.assertEqual(read_answer(stream).code, 400)
-        self.assertClosed(sock, stream)
+        with self.assertLogs("werkzeug", logging.ERROR) as logs:
+            sock.sendall(b"POST /echo HTTP/1.1\r\nHost: test\r\nContent-Length: -3\r\n\r\n")
+            self.assertEqual(read_answer(stream).code, 400)
+            self.assertClosed(sock, stream)
+        self.assertIn("Content-Length", "\n".join(logs.output))
 
     def test_expect_100_continue(self) -> None:
         sock, stream = self.connect()
