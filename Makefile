@@ -45,7 +45,7 @@ test-deps:
 .PHONY: test-emulator-api test-emulator-dataplane
 test-emulator: test-emulator-api test-emulator-dataplane
 test-emulator-api: build
-	cd emulator && $(PYTHON) -m unittest test_wtt_emulator test_speedups
+	cd emulator && $(PYTHON) -m unittest test_wtt_emulator test_speedups test_keepalive
 test-emulator-dataplane: build
 	cd emulator && $(PYTHON) -m unittest test_dataplane
 

@@ -1407,7 +1407,7 @@ def prepare() -> Any:
     install_additions()
     reset_without_rebuilding()
 
-    import werkzeug.serving  # noqa: F401  (serve() needs it; imported here so a fork inherits it)
+    import keepalive  # noqa: F401  (serve() needs it and werkzeug.serving; imported here so a fork inherits them)
 
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
@@ -1422,7 +1422,7 @@ def serve(args: argparse.Namespace, app: Any = None,
     server, and the data plane's DNS on the same port, are listening."""
     import logging
 
-    from werkzeug.serving import make_server
+    from keepalive import KeepAliveServer
 
     if app is None:
         app = prepare()
@@ -1445,7 +1445,9 @@ def serve(args: argparse.Namespace, app: Any = None,
         )
         dataplane.install(plane)
         app = plane.wsgi(app)
-    server = make_server(args.host, args.port, app, threaded=True)
+    # werkzeug's threaded server, but keeping HTTP/1.1 connections alive as
+    # AWS does instead of closing after every answer (emulator/keepalive.py).
+    server = KeepAliveServer(args.host, args.port, app)
     port = server.server_port
     os.environ.setdefault("MOTO_PORT", str(port))
     if plane is not None:
