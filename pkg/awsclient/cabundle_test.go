@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -58,5 +59,28 @@ func TestCABundleIsSkippedOnlyWhenNoTLSIsMade(t *testing.T) {
 	}
 	if err := load("https://127.0.0.1:1"); err == nil {
 		t.Error("HTTPS: a broken bundle loaded, so it was not read")
+	}
+}
+
+// BenchmarkLoadWithCABundle measures a configuration load with a real CA
+// bundle side by side: parsed (an HTTPS endpoint) and hidden (a plain-HTTP
+// one). go test -run '^$' -bench LoadWithCABundle ./pkg/awsclient/
+func BenchmarkLoadWithCABundle(b *testing.B) {
+	const bundle = "/etc/ssl/certs/ca-certificates.crt"
+	if _, err := os.Stat(bundle); err != nil {
+		b.Skipf("no system CA bundle at %s", bundle)
+	}
+	b.Setenv(caBundleVar, bundle)
+	b.Setenv("AWS_ENDPOINT_URL", "")
+	b.Setenv("AWS_ACCESS_KEY_ID", "testing")
+	b.Setenv("AWS_SECRET_ACCESS_KEY", "testing")
+	for _, endpoint := range []string{"https://127.0.0.1:1", "http://127.0.0.1:1"} {
+		b.Run(strings.SplitN(endpoint, ":", 2)[0], func(b *testing.B) {
+			for b.Loop() {
+				if _, err := Load(context.Background(), Options{Region: "us-east-1", EndpointURL: endpoint}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
