@@ -66,12 +66,18 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./timeserver/ ./pkg/...
 	./bench/timeserver.sh
 	$(MAKE) bench-ladder
+	$(MAKE) bench-ladder-cpu
 	$(MAKE) bench-emulator
 
 ## bench-ladder: the ladder beside an aws-cli runbook of it, requests per command, start-up
 .PHONY: bench-ladder
 bench-ladder: build
 	./bench/ladder.sh
+
+## bench-ladder-cpu: wtt's own CPU per ladder command (perf stat), beside its wall time
+.PHONY: bench-ladder-cpu
+bench-ladder-cpu: build
+	./bench/ladder-cpu.sh
 
 ## bench-emulator: the emulator's CPU per request with and without its speedups (emulator/speedups.py)
 .PHONY: bench-emulator
