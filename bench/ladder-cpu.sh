@@ -36,9 +36,9 @@ for step in "${ladder[@]}"; do
   name=${step%%|*}; args=${step#*|}
   s=$(now)
   # shellcheck disable=SC2086
-  perf stat -x, -e task-clock -o "$out/$name.stat" "$WTT" $args >"$out/$name.out" 2>&1 || { cat "$out/$name.out"; exit 1; }
+  perf stat -x, -e task-clock -o "$out/$name.stat" "$WTT" $args >"$out/$name.out" 2>&1 || { echo "bench/ladder-cpu.sh: wtt $args failed:" >&2; cat "$out/$name.out" >&2; exit 1; }
   wall=$(echo "$(now) - $s" | bc)
   cpu=$(awk -F, '/task-clock/ { printf "%.4f", $1 / 1000 }' "$out/$name.stat")
   echo "$name $wall $cpu"
 done | awk '{ printf "%-12s %8.2fs %8.3fs %6.0f%%\n", $1, $2, $3, 100 * $3 / $2; w += $2; c += $3 }
-  END { printf "%-12s %8.2fs %8.3fs %6.0f%%  (target: under 20%%)\n", "the ladder", w, c, 100 * c / w }'
+  END { if (NR) printf "%-12s %8.2fs %8.3fs %6.0f%%  (target: under 20%%)\n", "the ladder", w, c, 100 * c / w }'
