@@ -25,6 +25,12 @@ import (
 // minute to boot and start the time server.
 const stopStartDowntime = 2 * time.Minute
 
+// timeServerBoot is how long after EC2 says an instance runs its time
+// server answers: the boot script fetches the binary and starts it. A
+// record that lists a new instance sends clients there that long before
+// it answers (plan.Step.UnreadyFor).
+const timeServerBoot = time.Minute
+
 var (
 	resizeCalls = []string{"ec2:DescribeInstances", "ec2:StopInstances", "ec2:ModifyInstanceAttribute", "ec2:StartInstances"}
 	// keepEIPCalls verify (and if need be restore) an Elastic IP's
@@ -190,7 +196,11 @@ func planPublicHorizontal(s *observe.State, sc scene, n int) ([]*plan.Step, []st
 		steps = append(steps, giveEIPStep(n, c))
 	}
 	if record && (n > c || (n == c && recordStale(s))) {
-		steps = append(steps, publishStep(s, n, nil))
+		publish := publishStep(s, n, nil)
+		if n > c {
+			publish.UnreadyFor = timeServerBoot
+		}
+		steps = append(steps, publish)
 	}
 	if record && n > c {
 		// EC2 says "running" before the boot script has started the time

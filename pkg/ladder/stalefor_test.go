@@ -44,3 +44,36 @@ func TestStaleForMarksTheStepsThatTakeAddressesAway(t *testing.T) {
 		}
 	}
 }
+
+// Only the record step of a scale-out at stage dns publishes addresses
+// before they answer, and says so in UnreadyFor (a minute, as its warning
+// says); a scale-in's record step publishes none.
+func TestUnreadyForMarksTheRecordOfAScaleOut(t *testing.T) {
+	o := Options{TTL: 60}
+	out, err := ScaleHorizontal(statefixtures.DNS(2, 60), 3, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	marked := 0
+	for _, s := range out.Steps {
+		switch {
+		case s.UnreadyFor == 0:
+		case s.Action == plan.Update && s.UnreadyFor == time.Minute:
+			marked++
+		default:
+			t.Errorf("scale-out: step %s %s: UnreadyFor %s", s.Action, s.Resource, s.UnreadyFor)
+		}
+	}
+	if marked != 1 {
+		t.Errorf("scale-out at dns: %d record step(s) with UnreadyFor, want 1: %+v", marked, out.Steps)
+	}
+	in, err := ScaleHorizontal(statefixtures.DNS(2, 60), 1, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range in.Steps {
+		if s.UnreadyFor != 0 {
+			t.Errorf("scale-in: step %s %s: UnreadyFor %s, want none", s.Action, s.Resource, s.UnreadyFor)
+		}
+	}
+}

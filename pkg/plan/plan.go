@@ -63,7 +63,13 @@ type Step struct {
 	// allows failures at such addresses only where a step says so, and
 	// only this long (docs/probe.md).
 	StaleFor time.Duration `json:"-"`
-	Warnings []string      `json:"warnings,omitempty"`
+	// UnreadyFor says how long an address the step newly publishes may
+	// refuse clients: the record lists a new instance once EC2 says it
+	// runs, about a minute before its time server answers. Zero: the step
+	// publishes no address before it answers. --probe allows failures at
+	// such new addresses only where a step says so, and only this long.
+	UnreadyFor time.Duration `json:"-"`
+	Warnings   []string      `json:"warnings,omitempty"`
 	// Upfront is money the step spends at once (Reserved Instances).
 	Upfront float64 `json:"upfront,omitempty"`
 
@@ -79,7 +85,8 @@ type Step struct {
 const StaleUntilTold = time.Duration(math.MaxInt64)
 
 // MarshalJSON shows durations in seconds, not Go's nanoseconds;
-// staleForSeconds is -1 for StaleUntilTold and absent for zero.
+// staleForSeconds is -1 for StaleUntilTold and absent for zero, as is
+// unreadyForSeconds.
 func (s *Step) MarshalJSON() ([]byte, error) {
 	type plain Step
 	var stale *float64
@@ -92,9 +99,10 @@ func (s *Step) MarshalJSON() ([]byte, error) {
 	}
 	return json.Marshal(struct {
 		*plain
-		DowntimeSeconds float64  `json:"downtimeSeconds"`
-		StaleForSeconds *float64 `json:"staleForSeconds,omitempty"`
-	}{(*plain)(s), s.Downtime.Seconds(), stale})
+		DowntimeSeconds   float64  `json:"downtimeSeconds"`
+		StaleForSeconds   *float64 `json:"staleForSeconds,omitempty"`
+		UnreadyForSeconds float64  `json:"unreadyForSeconds,omitempty"`
+	}{(*plain)(s), s.Downtime.Seconds(), stale, s.UnreadyFor.Seconds()})
 }
 
 // Plan is the difference between observed state and a target.

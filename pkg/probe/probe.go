@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
@@ -78,6 +79,9 @@ type Probe struct {
 	// target of bare addresses.
 	published []publication
 	next      uint64 // round-robin over the addresses
+	// known is every address the probe has seen the app publish (its
+	// answers, the published sets), for telling a newly published one.
+	known     map[netip.Addr]bool
 	skipped   int
 	instances map[string]int
 	azs       map[string]int
@@ -93,6 +97,9 @@ type result struct {
 	at    time.Time
 	kind  Kind
 	stale bool
+	// fresh: failed at an address first published after a step that says
+	// its new addresses may not answer yet began (stepMark.unreadyFor).
+	fresh bool
 	step  int        // index into steps; -1 before the first step
 	addr  netip.Addr // where it was sent (zero when the name did not resolve)
 }
@@ -112,7 +119,12 @@ type stepMark struct {
 	// staleFor is the step's plan.Step.StaleFor: how long clients holding
 	// an address it takes away may fail.
 	staleFor time.Duration
-	note     string
+	// unreadyFor is the step's plan.Step.UnreadyFor: how long an address
+	// it newly publishes may refuse clients. publishedBefore is every
+	// address the app published as the step began: the others are new.
+	unreadyFor      time.Duration
+	publishedBefore map[netip.Addr]bool
+	note            string
 }
 
 // freshAnswer is the uncached answer for the name, kept a second so a burst
@@ -131,7 +143,7 @@ func New(cfg Config, target Target) (*Probe, error) {
 	p := &Probe{
 		cfg: cfg, target: target, now: time.Now,
 		checkTime: target.URL.Path == "/api/time",
-		instances: map[string]int{}, azs: map[string]int{},
+		instances: map[string]int{}, azs: map[string]int{}, known: map[netip.Addr]bool{},
 		inFlight: make(chan struct{}, maxInFlight),
 		quit:     make(chan struct{}), loopDone: make(chan struct{}),
 	}
@@ -213,10 +225,52 @@ func (p *Probe) fire() {
 // StepStarted marks the start of a plan step: failures from now on are the
 // step's, judged by what it said about downtime.
 func (p *Probe) StepStarted(label string, s *plan.Step) {
-	m := stepMark{at: p.now(), label: label, downtime: s.Downtime, staleFor: s.StaleFor, note: s.DowntimeNote}
+	m := stepMark{at: p.now(), label: label, downtime: s.Downtime, staleFor: s.StaleFor, unreadyFor: s.UnreadyFor, note: s.DowntimeNote}
+	if s.UnreadyFor > 0 {
+		m.publishedBefore = p.publishedNow()
+	}
 	p.mu.Lock()
 	p.steps = append(p.steps, m)
 	p.mu.Unlock()
+}
+
+// publishedNow is every address the app publishes as of now, or has since
+// the probe began: the name's uncached answer (when there is a name) and
+// what the probe has seen before.
+func (p *Probe) publishedNow() map[netip.Addr]bool {
+	if p.resolver != nil && p.target.Name != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		addrs, err := p.resolver.Fresh(ctx, p.target.Name)
+		cancel()
+		if err == nil {
+			p.learn(addrs)
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return maps.Clone(p.known)
+}
+
+// learn adds addresses the app publishes to those the probe knows.
+func (p *Probe) learn(addrs []netip.Addr) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, a := range addrs {
+		p.known[a] = true
+	}
+}
+
+// isFresh reports whether addr was first published after the latest step
+// at or before step that says new addresses may not answer yet began.
+func (p *Probe) isFresh(addr netip.Addr, step int) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for j := min(step, len(p.steps)-1); j >= 0; j-- {
+		if p.steps[j].unreadyFor > 0 {
+			return addr.IsValid() && !p.steps[j].publishedBefore[addr]
+		}
+	}
+	return false
 }
 
 // SetPublished tells the probe which addresses the app publishes as of an
@@ -232,6 +286,7 @@ func (p *Probe) SetPublished(addrs []netip.Addr) {
 	p.mu.Lock()
 	p.published = append(p.published, pub)
 	p.mu.Unlock()
+	p.learn(addrs)
 }
 
 // maxFollow bounds how long Stop goes on after the run.
@@ -319,6 +374,9 @@ func (p *Probe) one() {
 	if kind != OK && p.resolver != nil {
 		r.stale = p.isStale(addr)
 	}
+	if kind != OK && !r.stale {
+		r.fresh = p.isFresh(addr, step)
+	}
 	p.record(r, inst, az)
 }
 
@@ -334,6 +392,7 @@ func (p *Probe) pick(ctx context.Context) (netip.Addr, error) {
 		if addrs, _, err = p.resolver.Lookup(ctx, p.target.Name); err != nil {
 			return netip.Addr{}, err
 		}
+		p.learn(addrs)
 	}
 	if len(addrs) == 0 {
 		return netip.Addr{}, &DNSError{Name: p.target.Name, Reason: "no address"}

@@ -80,6 +80,43 @@ func TestProbeSeesACachedAddressUntilTheTTL(t *testing.T) {
 	}
 }
 
+// A scale-out at stage dns: the record lists a new instance before its
+// time server answers. Clients sent there are refused until it does; those
+// failures are at an address the step had just published, and the claim
+// holds only because the step said so (UnreadyFor).
+func TestProbeSeesANewAddressRefuseUntilItAnswers(t *testing.T) {
+	f := startDNS(t)
+	_, port := serveAt(t, "127.0.0.8", 0, "i-old", "us-east-1a")
+	f.set("api.example.com", 1, "127.0.0.8")
+	target, _ := ParseTarget(fmt.Sprintf("http://api.example.com:%d/api/time?tz=UTC", port))
+	p, err := New(Config{Rate: 50, Resolver: f.Addr, Tail: 200 * time.Millisecond}, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Start()
+	time.Sleep(200 * time.Millisecond)
+	p.StepStarted("~ DNS record api.example.com lists the 2 instance address(es)", &plan.Step{UnreadyFor: 3 * time.Second})
+	f.set("api.example.com", 1, "127.0.0.8", "127.0.0.9") // nothing answers on .9 yet
+	time.Sleep(1500 * time.Millisecond)                   // the cached answer expires after 1 s
+	serveAt(t, "127.0.0.9", port, "i-new", "us-east-1b")
+	time.Sleep(500 * time.Millisecond)
+	m := p.Stop(false)
+	r := m.Report("scale")
+
+	if r.Failed == 0 || r.Failures["refused"] != r.Failed || r.NewAddress != r.Failed || r.StaleAddress != 0 {
+		t.Errorf("failed %d %v, %d at a new address, %d at a stale one; want some, all refused at the new address", r.Failed, r.Failures, r.NewAddress, r.StaleAddress)
+	}
+	if !r.ClaimHeld || r.ServedBy.Instances["i-old"] == 0 || r.ServedBy.Instances["i-new"] == 0 {
+		t.Errorf("claim held %v (%s), served by %v", r.ClaimHeld, r.Verdict, r.ServedBy)
+	}
+	// The same measurement, from a plan that said nothing about new
+	// addresses.
+	m.steps[0].unreadyFor = 0
+	if r := m.Report("scale"); r.ClaimHeld || !strings.Contains(r.Verdict, "said no downtime") {
+		t.Errorf("unwarned: held %v (%s)", r.ClaimHeld, r.Verdict)
+	}
+}
+
 // Bare addresses: requests go to each in turn; one that is no longer
 // published (after a step's observation) counts as stale.
 func TestProbeSpreadsOverAddresses(t *testing.T) {

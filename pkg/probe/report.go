@@ -64,17 +64,20 @@ func markStaleAddresses(results []result, pubs []publication) {
 
 // Report is the probe's account, as printed and as "probe" in -o json.
 type Report struct {
-	Target               string         `json:"target"`
-	URL                  string         `json:"url"`
-	Resolver             string         `json:"resolver,omitempty"`
-	RatePerSecond        float64        `json:"ratePerSecond"`
-	Seconds              float64        `json:"seconds"`
-	Requests             int            `json:"requests"`
-	Failed               int            `json:"failed"`
-	Failures             map[string]int `json:"failures"`
-	StaleAddress         int            `json:"staleAddressFailures"`
-	Skipped              int            `json:"skipped,omitempty"`
-	LongestOutageSeconds float64        `json:"longestOutageSeconds"`
+	Target        string         `json:"target"`
+	URL           string         `json:"url"`
+	Resolver      string         `json:"resolver,omitempty"`
+	RatePerSecond float64        `json:"ratePerSecond"`
+	Seconds       float64        `json:"seconds"`
+	Requests      int            `json:"requests"`
+	Failed        int            `json:"failed"`
+	Failures      map[string]int `json:"failures"`
+	StaleAddress  int            `json:"staleAddressFailures"`
+	// NewAddress counts failures at an address a step had just published,
+	// before its instance answered (plan.Step.UnreadyFor).
+	NewAddress           int     `json:"newAddressFailures,omitempty"`
+	Skipped              int     `json:"skipped,omitempty"`
+	LongestOutageSeconds float64 `json:"longestOutageSeconds"`
 	// LongestOutageStep names the step the longest outage began in.
 	LongestOutageStep string `json:"longestOutageStep,omitempty"`
 	// AnsweringAtEnd says whether the last request was answered right:
@@ -99,6 +102,7 @@ type StepReport struct {
 	Requests              int     `json:"requests"`
 	Failed                int     `json:"failed"`
 	StaleAddress          int     `json:"staleAddressFailures,omitempty"`
+	NewAddress            int     `json:"newAddressFailures,omitempty"`
 	LongestOutageSeconds  float64 `json:"longestOutageSeconds"`
 	StatedDowntimeSeconds float64 `json:"statedDowntimeSeconds"`
 	// Allowed is what the step's statement lets users see.
@@ -113,6 +117,7 @@ type OutageReport struct {
 	Failed       int     `json:"failed"`
 	Step         string  `json:"step"`
 	StaleAddress bool    `json:"staleAddress,omitempty"`
+	NewAddress   bool    `json:"newAddress,omitempty"`
 	Allowed      bool    `json:"allowed"`
 }
 
@@ -133,6 +138,7 @@ type outage struct {
 	step       int
 	failed     int
 	allStale   bool
+	allFresh   bool // every failure at a newly published address (result.fresh)
 }
 
 func (o outage) length() time.Duration { return o.end.Sub(o.start) }
@@ -150,10 +156,11 @@ func (m *Measurement) outages() []outage {
 			continue
 		}
 		if cur == nil {
-			cur = &outage{start: r.at, step: r.step, allStale: true}
+			cur = &outage{start: r.at, step: r.step, allStale: true, allFresh: true}
 		}
 		cur.failed++
 		cur.allStale = cur.allStale && r.stale
+		cur.allFresh = cur.allFresh && r.fresh
 	}
 	if cur != nil {
 		cur.end = m.stopped
@@ -182,6 +189,11 @@ func (m *Measurement) tolerance() time.Duration {
 //     step began: the client holds the address from the step that took it
 //     away, whichever steps run meanwhile (a fast step is over before the
 //     first such failure).
+//   - A failure at an address a step has just published (not published
+//     when the step began) is a client sent to an instance that has not
+//     answered yet; it is allowed when the step it began in, or an earlier
+//     one, says its new addresses may refuse for a while (Step.UnreadyFor),
+//     and only that long after that step began.
 //   - Anything else must not fail at all: "none" means zero failed
 //     requests.
 func (m *Measurement) Report(operation string) *Report {
@@ -201,6 +213,8 @@ func (m *Measurement) Report(operation string) *Report {
 			sr.Allowed = "failures only at addresses the app no longer publishes (as warned)"
 		case s.staleFor > 0:
 			sr.Allowed = "failures only at addresses the app no longer publishes, for up to " + s.staleFor.Round(time.Second).String() + " (as warned)"
+		case s.unreadyFor > 0:
+			sr.Allowed = "failures only at addresses it newly publishes, for up to " + s.unreadyFor.Round(time.Second).String() + " while their instances boot (as warned)"
 		default:
 			sr.Allowed = "none"
 		}
@@ -215,10 +229,16 @@ func (m *Measurement) Report(operation string) *Report {
 		if res.stale {
 			r.StaleAddress++
 		}
+		if res.fresh {
+			r.NewAddress++
+		}
 		if sr := m.stepReport(r, res.step); sr != nil {
 			sr.Failed++
 			if res.stale {
 				sr.StaleAddress++
+			}
+			if res.fresh {
+				sr.NewAddress++
 			}
 		}
 	}
@@ -241,7 +261,7 @@ func (m *Measurement) Report(operation string) *Report {
 		why := m.judge(o)
 		if len(r.Outages) < maxOutagesListed {
 			r.Outages = append(r.Outages, OutageReport{StartSeconds: round(o.start.Sub(m.started)), Seconds: round(o.length()),
-				Failed: o.failed, Step: m.stepName(o.step), StaleAddress: o.allStale, Allowed: why == ""})
+				Failed: o.failed, Step: m.stepName(o.step), StaleAddress: o.allStale, NewAddress: o.allFresh, Allowed: why == ""})
 		}
 		if why != "" {
 			broken = append(broken, why)
@@ -306,6 +326,16 @@ func (m *Measurement) judge(o outage) string {
 				o.end.Sub(ws.at).Round(100*time.Millisecond), m.stepName(w), ws.staleFor.Round(time.Second))
 		}
 	}
+	if o.allFresh {
+		if w := m.warnedOfUnready(o.step); w >= 0 {
+			ws := m.steps[w]
+			if !o.end.After(ws.at.Add(ws.unreadyFor + m.tolerance())) {
+				return ""
+			}
+			return fmt.Sprintf("requests to an address %s published still failed %s after it began, which said its new instances answer within about %s",
+				m.stepName(w), o.end.Sub(ws.at).Round(100*time.Millisecond), ws.unreadyFor.Round(time.Second))
+		}
+	}
 	if s.downtime > 0 {
 		return fmt.Sprintf("an outage of %s began in %s, which said about %s", o.length().Round(100*time.Millisecond), where, s.downtime.Round(time.Second))
 	}
@@ -326,13 +356,26 @@ func (m *Measurement) warnedOfStale(i int) int {
 	return -1
 }
 
+// warnedOfUnready is the latest step at or before step i that says an
+// address it newly publishes may refuse clients for a while (UnreadyFor),
+// or -1.
+func (m *Measurement) warnedOfUnready(i int) int {
+	for j := i; j >= 0; j-- {
+		if m.steps[j].unreadyFor > 0 {
+			return j
+		}
+	}
+	return -1
+}
+
 // claim sums up what the steps that ran said.
 func (m *Measurement) claim() string {
 	var total time.Duration
-	warned := false
+	warned, unready := false, false
 	for _, s := range m.steps {
 		total += s.downtime
 		warned = warned || s.staleFor > 0
+		unready = unready || s.unreadyFor > 0
 	}
 	c := "no downtime"
 	if total > 0 {
@@ -340,6 +383,9 @@ func (m *Measurement) claim() string {
 	}
 	if warned {
 		c += "; clients holding an old address may fail (as warned)"
+	}
+	if unready {
+		c += "; clients sent to a new instance before it answers may fail (as warned)"
 	}
 	return c
 }

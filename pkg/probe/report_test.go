@@ -13,7 +13,8 @@ var t0 = time.Unix(1_800_000_000, 0)
 
 // measured builds a measurement from a pattern, one character per request
 // 100 ms apart: '.' answered, 'x' failed, 's' failed at an address the app
-// no longer publishes; '|' starts the next step (no request).
+// no longer publishes, 'n' failed at an address a step had just published;
+// '|' starts the next step (no request).
 func measured(steps []stepMark, pattern string) *Measurement {
 	u, _ := url.Parse("http://api.example.com/api/time?tz=UTC")
 	m := &Measurement{cfg: Config{Rate: 10, Timeout: time.Second}.withDefaults(), target: Target{URL: u, What: "DNS name api.example.com"}, started: t0}
@@ -32,6 +33,8 @@ func measured(steps []stepMark, pattern string) *Measurement {
 			m.results = append(m.results, result{at: at, kind: Refused, step: step})
 		case 's':
 			m.results = append(m.results, result{at: at, kind: Refused, stale: true, step: step})
+		case 'n':
+			m.results = append(m.results, result{at: at, kind: Refused, fresh: true, step: step})
 		}
 		at = at.Add(100 * time.Millisecond)
 	}
@@ -101,6 +104,11 @@ func TestClaimJudgement(t *testing.T) {
 		{"stale addresses after a fast step that warned of them", []stepMark{step("- instance", 0, ttl), step("~ after", 0, 0)}, "..|.ss..", "scale", true, "within what the plan said"},
 		{"stale addresses after a step that warned, beyond its TTL", []stepMark{step("- instance", 0, 500*time.Millisecond), step("~ after", 0, 0)}, "..|" + strings.Repeat("s", 40), "scale", false, "after step 1 (- instance) began, which said clients hold it for up to 1s"},
 		{"stale addresses before the step that warns of them", []stepMark{step("~ before", 0, 0), step("- instance", 0, ttl)}, "..ss|..", "scale", false, "did not warn"},
+		{"new addresses refusing, within the boot the step stated", []stepMark{unready("~ record", time.Minute)}, "..n.n.n....", "scale", true, "within what the plan said"},
+		{"new addresses refusing after a fast step that stated it", []stepMark{unready("~ record", time.Minute), step("~ after", 0, 0)}, "..|.n.n..", "scale", true, "within what the plan said"},
+		{"new addresses refusing, longer than the step stated", []stepMark{unready("~ record", 500*time.Millisecond)}, ".." + strings.Repeat("n", 40) + "..", "scale", false, "which said its new instances answer within about 1s"},
+		{"new addresses refusing, the step said nothing", []stepMark{step("~ record", 0, 0)}, "..n.n..", "scale", false, "said no downtime"},
+		{"an old address failing in a step that publishes new ones", []stepMark{unready("~ record", time.Minute)}, "..x..", "scale", false, "said no downtime"},
 		{"live and stale failures together", []stepMark{step("- instance", 0, ttl)}, "..sx..", "scale", false, "said no downtime"},
 		{"down: the app went away", []stepMark{step("- lb", 0, 0), step("- instances", 0, 0)}, "....|..xxxx", "down", true, "no longer answers"},
 		{"down: the app still answers", []stepMark{step("- lb", 0, 0)}, "....", "down", false, "still answered"},
@@ -117,6 +125,12 @@ func TestClaimJudgement(t *testing.T) {
 	}
 }
 
+// unready is a step that started at t0 and says an address it newly
+// publishes may refuse clients for up to d.
+func unready(label string, d time.Duration) stepMark {
+	return stepMark{at: t0, label: label, unreadyFor: d}
+}
+
 // What each step allows, as the report says it, and the claim's summary.
 func TestAllowedFollowsStaleFor(t *testing.T) {
 	r := measured([]stepMark{step("~ a", 0, 0), step("- b", 0, 15*time.Second), step("- c", 0, plan.StaleUntilTold)}, ".|.|.").Report("scale")
@@ -128,6 +142,13 @@ func TestAllowedFollowsStaleFor(t *testing.T) {
 	}
 	if !strings.Contains(r.Claim, "clients holding an old address may fail") {
 		t.Errorf("claim %q", r.Claim)
+	}
+	r = measured([]stepMark{unready("~ record", time.Minute)}, "..n.").Report("scale")
+	if want := "failures only at addresses it newly publishes, for up to 1m0s while their instances boot (as warned)"; r.ByStep[0].Allowed != want {
+		t.Errorf("a publishing step allows %q, want %q", r.ByStep[0].Allowed, want)
+	}
+	if !strings.Contains(r.Claim, "clients sent to a new instance before it answers may fail") || r.NewAddress != 1 || r.ByStep[0].NewAddress != 1 || !r.Outages[0].NewAddress {
+		t.Errorf("claim %q, %d new-address failure(s) (step %d, outage %v)", r.Claim, r.NewAddress, r.ByStep[0].NewAddress, r.Outages[0].NewAddress)
 	}
 	if r := measured([]stepMark{step("~ a", 0, 0)}, "..").Report("scale"); r.Claim != "no downtime" {
 		t.Errorf("claim %q, want no downtime", r.Claim)

@@ -22,6 +22,9 @@ func (r *Report) WriteText(w io.Writer) {
 		if r.StaleAddress > 0 {
 			fmt.Fprintf(w, "; %d at an address the app no longer publishes", r.StaleAddress)
 		}
+		if r.NewAddress > 0 {
+			fmt.Fprintf(w, "; %d at a newly published address before its instance answered", r.NewAddress)
+		}
 		fmt.Fprintln(w)
 		fmt.Fprintf(w, "  longest outage: %.1fs, began %s\n", r.LongestOutageSeconds, began(r.LongestOutageStep))
 	}
