@@ -15,8 +15,11 @@ LDFLAGS       := -s -w -X github.com/whatsthetime/wtt/pkg/cli.Version=$(VERSION)
 all: build
 
 ## build: bin/wtt and the linux time server it delivers (bin/whatsthetime-linux-amd64)
+# wtt is static, as the release archives (.goreleaser.yaml) and the test
+# suites build it: a cgo build loads libc through the dynamic loader at
+# every start, 1-2.5 ms of a 20 ms command (perf stat -r 100 wtt --help).
 build:
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/wtt ./cmd/wtt
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/wtt ./cmd/wtt
 	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -ldflags '-s -w' -o $(BIN)/whatsthetime-linux-amd64 ./timeserver
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags '-s -w' -o $(BIN)/whatsthetime-linux-arm64 ./timeserver
 
