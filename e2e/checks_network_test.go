@@ -40,7 +40,11 @@ func breakNetwork(ctx context.Context, c *checker, ts *testscript.TestScript, ar
 	}
 	var ids []string
 	for _, ep := range eps.VpcEndpoints {
-		ids = append(ids, aws.ToString(ep.VpcEndpointId))
+		// A deleted endpoint is still listed for a while, as on AWS (whose
+		// states are capitalised; the emulator's are not).
+		if st := string(ep.State); !strings.EqualFold(st, "deleted") && !strings.EqualFold(st, "deleting") {
+			ids = append(ids, aws.ToString(ep.VpcEndpointId))
+		}
 	}
 	if len(ids) == 0 {
 		return fmt.Errorf("the app has no VPC endpoint to delete")

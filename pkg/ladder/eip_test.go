@@ -30,7 +30,12 @@ func publicFleet(t *testing.T, n int) *observe.State {
 	s := &observe.State{
 		App: "pub", Region: "us-east-1",
 		Network: observe.Network{VPCID: "vpc-1", WebSG: web, Tags: map[string]string{},
-			Subnets: []observe.Subnet{{ID: "subnet-pa", AZ: "us-east-1a", Public: true}}},
+			IGWID: "igw-1", IGWAttached: true, S3EndpointID: "vpce-1",
+			RouteTables: []observe.RouteTable{{ID: "rtb-pub", Public: true}, {ID: "rtb-priv"}},
+			Subnets: []observe.Subnet{
+				{ID: "subnet-pa", AZ: "us-east-1a", Public: true}, {ID: "subnet-pb", AZ: "us-east-1b", Public: true},
+				{ID: "subnet-qa", AZ: "us-east-1a"}, {ID: "subnet-qb", AZ: "us-east-1b"},
+			}},
 		EIPs: []observe.EIP{}, Reserved: []observe.Reserved{},
 	}
 	for k := 1; k <= n; k++ {

@@ -55,6 +55,10 @@ func MigrateProjected(s *observe.State, target stage.Stage, o Options) (*plan.Pl
 	}
 	p.CostBefore = Cost(s)
 	projected := s
+	if repair, why := networkRepair(s, cur); repair != nil {
+		p.Steps = append(p.Steps, repair)
+		p.Warnings = append(p.Warnings, why)
+	}
 	for _, st := range stage.Ladder[1 : target.Index()+1] {
 		// Rungs at or below the observed stage are behind the app: the
 		// public-fleet rungs' conditions (public IPs) no longer hold above

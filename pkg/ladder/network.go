@@ -12,6 +12,8 @@ import (
 
 	"github.com/whatsthetime/wtt/pkg/names"
 	"github.com/whatsthetime/wtt/pkg/observe"
+	"github.com/whatsthetime/wtt/pkg/plan"
+	"github.com/whatsthetime/wtt/pkg/stage"
 )
 
 // The app's network: one VPC, and in each of up to three AZs a public subnet
@@ -36,11 +38,59 @@ var networkCalls = []string{
 }
 
 // networkComplete reports whether every piece of the network exists.
-func networkComplete(s *observe.State) bool {
+func networkComplete(s *observe.State) bool { return len(networkGaps(s)) == 0 }
+
+// networkGaps says which pieces of the network are missing.
+func networkGaps(s *observe.State) []string {
 	n := s.Network
-	pub, priv := n.SubnetsWhere(true), n.SubnetsWhere(false)
-	return n.VPCID != "" && len(pub) >= 2 && len(priv) >= 2 && n.IGWID != "" && n.IGWAttached &&
-		len(n.RouteTables) >= 2 && n.S3EndpointID != ""
+	if n.VPCID == "" {
+		return []string{"the VPC"}
+	}
+	var gaps []string
+	if pub := len(n.SubnetsWhere(true)); pub < 2 {
+		gaps = append(gaps, fmt.Sprintf("public subnets (%d of at least 2)", pub))
+	}
+	if priv := len(n.SubnetsWhere(false)); priv < 2 {
+		gaps = append(gaps, fmt.Sprintf("private subnets (%d of at least 2)", priv))
+	}
+	switch {
+	case n.IGWID == "":
+		gaps = append(gaps, "the internet gateway")
+	case !n.IGWAttached:
+		gaps = append(gaps, "the internet gateway's attachment to the VPC")
+	}
+	if len(n.RouteTables) < 2 {
+		gaps = append(gaps, fmt.Sprintf("route tables (%d of 2)", len(n.RouteTables)))
+	}
+	if n.S3EndpointID == "" {
+		gaps = append(gaps, "the S3 gateway endpoint")
+	}
+	return gaps
+}
+
+// networkStep makes whatever part of the network is missing.
+func networkStep(rung string) *plan.Step {
+	return &plan.Step{
+		Rung: rung, Action: plan.Create, Resource: "network " + vpcCIDR,
+		Detail: "VPC, a public and a private subnet in each of up to 3 AZs, internet gateway, route tables, S3 gateway endpoint",
+		Calls:  networkCalls,
+		Do:     func(ctx context.Context, x *plan.Exec) error { return env(x).ensureNetwork(ctx) },
+	}
+}
+
+// networkRepair is the step that mends the network of an app past stage
+// single, broken by hand (a detached gateway, a deleted endpoint): no
+// rung at or below the app's stage is planned again, so without it
+// nothing would. nil when the network is whole.
+func networkRepair(s *observe.State, cur stage.Stage) (*plan.Step, string) {
+	gaps := networkGaps(s)
+	if cur.Index() < stage.Single.Index() || len(gaps) == 0 {
+		return nil, ""
+	}
+	st := networkStep(string(cur))
+	st.Resource = "network " + vpcCIDR + ": repair " + strings.Join(gaps, ", ")
+	st.Detail = "makes the missing pieces again in the app's VPC; what is there is kept"
+	return st, fmt.Sprintf("the app's network lacks %s (changed outside wtt?): the first step makes the missing pieces again", strings.Join(gaps, ", "))
 }
 
 // ensureNetwork creates whatever part of the network is missing. A

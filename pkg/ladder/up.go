@@ -26,10 +26,16 @@ func (o Options) instanceType() string {
 // Up plans `wtt up`: create the app at stage single, or nothing when it
 // already stands on single or any rung above it.
 func Up(s *observe.State, o Options) (*plan.Plan, error) {
-	if cur := stage.Detect(s).Stage; cur.Index() > stage.Single.Index() {
-		return Already(s, "up", cur), nil
+	cur := stage.Detect(s).Stage
+	if cur.Index() <= stage.Single.Index() {
+		return Migrate(s, stage.Single, o)
 	}
-	return Migrate(s, stage.Single, o)
+	p := Already(s, "up", cur)
+	if repair, why := networkRepair(s, cur); repair != nil {
+		// Past single, up still owns the network every rung stands on.
+		p.Steps, p.Warnings = []*plan.Step{repair}, []string{why}
+	}
+	return p, nil
 }
 
 // Already is the empty plan of an operation the app is past.
@@ -46,12 +52,7 @@ func planUp(s *observe.State, o Options) ([]*plan.Step, []string, error) {
 	var steps []*plan.Step
 	rung := string(stage.Single)
 	if !networkComplete(s) {
-		steps = append(steps, &plan.Step{
-			Rung: rung, Action: plan.Create, Resource: "network " + "10.40.0.0/16",
-			Detail: "VPC, a public and a private subnet in each of up to 3 AZs, internet gateway, route tables, S3 gateway endpoint",
-			Calls:  networkCalls,
-			Do:     func(ctx context.Context, x *plan.Exec) error { return env(x).ensureNetwork(ctx) },
-		})
+		steps = append(steps, networkStep(rung))
 	}
 	if s.Network.WebSG == nil || !webSGOpen(s.Network.WebSG) {
 		steps = append(steps, &plan.Step{

@@ -17,14 +17,15 @@ func webSG() *observe.SecurityGroup {
 }
 
 func network() observe.Network {
-	return observe.Network{VPCID: "vpc-1", CIDR: "10.40.0.0/16", WebSG: webSG(), IGWID: "igw-1", IGWAttached: true, Subnets: []observe.Subnet{
-		{ID: "subnet-pub-a", AZ: "us-east-1a", CIDR: "10.40.0.0/24", Public: true},
-		{ID: "subnet-priv-a", AZ: "us-east-1a", CIDR: "10.40.10.0/24"},
-		{ID: "subnet-pub-b", AZ: "us-east-1b", CIDR: "10.40.1.0/24", Public: true},
-		{ID: "subnet-priv-b", AZ: "us-east-1b", CIDR: "10.40.11.0/24"},
-		{ID: "subnet-pub-c", AZ: "us-east-1c", CIDR: "10.40.2.0/24", Public: true},
-		{ID: "subnet-priv-c", AZ: "us-east-1c", CIDR: "10.40.12.0/24"},
-	}}
+	return observe.Network{VPCID: "vpc-1", CIDR: "10.40.0.0/16", WebSG: webSG(), IGWID: "igw-1", IGWAttached: true, S3EndpointID: "vpce-1",
+		RouteTables: []observe.RouteTable{{ID: "rtb-pub", Public: true}, {ID: "rtb-priv"}}, Subnets: []observe.Subnet{
+			{ID: "subnet-pub-a", AZ: "us-east-1a", CIDR: "10.40.0.0/24", Public: true},
+			{ID: "subnet-priv-a", AZ: "us-east-1a", CIDR: "10.40.10.0/24"},
+			{ID: "subnet-pub-b", AZ: "us-east-1b", CIDR: "10.40.1.0/24", Public: true},
+			{ID: "subnet-priv-b", AZ: "us-east-1b", CIDR: "10.40.11.0/24"},
+			{ID: "subnet-pub-c", AZ: "us-east-1c", CIDR: "10.40.2.0/24", Public: true},
+			{ID: "subnet-priv-c", AZ: "us-east-1c", CIDR: "10.40.12.0/24"},
+		}}
 }
 
 func publicInstance(id, ip string) observe.Instance {
