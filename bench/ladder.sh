@@ -148,3 +148,9 @@ for mode in $modes; do
   echo
 done
 printf 'wtt --help start-up: %.0f ms (median of 21)\n' "$(echo "1000 * $(cat "$out/help")" | bc -l)"
+# What the packages' initialisers allocate before main: above the garbage
+# collector's first target (4 MB) every command pays a collection first
+# (docs/dependencies.md, "Four SDK services held ...").
+init_bytes=$(GODEBUG=inittrace=1 "$WTT" --help 2>&1 >/dev/null | awk '/^init / { b += $8 } END { print b + 0 }')
+if [ "$init_bytes" -lt 4194304 ]; then verdict="under the collector's first 4 MB: no collection before main"; else verdict="over the collector's first 4 MB: every command collects once before main"; fi
+printf 'package initialisers allocate %.1f MB, %s\n' "$(echo "$init_bytes / 1048576" | bc -l)" "$verdict"
